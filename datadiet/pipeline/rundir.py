@@ -1,0 +1,102 @@
+"""The run directory: every path a run writes is confined to it, every file is written
+atomically (temporary name in the same folder, then rename)."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ..errors import ConfigError
+
+PARQUET_OPTIONS = dict(compression="zstd", compression_level=3, write_statistics=True)
+
+
+class RunDir:
+    """Paths under ``OUT``: data/, rejected/, quarantine/, scores/, fits/, .staging/.
+
+    Example::
+
+        run = RunDir("out/demo")
+        run.write_table(table, run.path("data", "part-00000.parquet"))
+    """
+
+    def __init__(self, root: str | os.PathLike):
+        self.root = Path(root).resolve()
+
+    def path(self, *parts: str | os.PathLike) -> Path:
+        """A path inside the run directory (relative parts, or an absolute path already
+        inside it); anything escaping it is refused."""
+        candidate = self.root.joinpath(*parts).resolve()
+        if candidate != self.root and self.root not in candidate.parents:
+            raise ConfigError(f"refusing to write outside the output directory {self.root}: {candidate}")
+        return candidate
+
+    @staticmethod
+    def _tmp(target: Path) -> Path:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        return target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp")
+
+    def write_table(self, table: pa.Table, target: Path, row_group_size: int = 4096,
+                    metadata: dict | None = None) -> Path:
+        target = self.path(target)
+        tmp = self._tmp(target)
+        if metadata:
+            meta = dict(table.schema.metadata or {})
+            meta.update({k.encode(): json.dumps(v).encode() for k, v in metadata.items()})
+            table = table.replace_schema_metadata(meta)
+        pq.write_table(table, tmp, row_group_size=row_group_size, **PARQUET_OPTIONS)
+        os.replace(tmp, target)
+        return target
+
+    def writer(self, target: Path, schema: pa.Schema) -> AtomicParquetWriter:
+        return AtomicParquetWriter(self, target, schema)
+
+    def write_json(self, obj, target: Path) -> Path:
+        target = self.path(target)
+        tmp = self._tmp(target)
+        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+        os.replace(tmp, target)
+        return target
+
+    def write_text(self, text: str, target: Path) -> Path:
+        target = self.path(target)
+        tmp = self._tmp(target)
+        tmp.write_text(text)
+        os.replace(tmp, target)
+        return target
+
+
+class AtomicParquetWriter:
+    """Streams batches to a temporary Parquet file and renames it into place on close."""
+
+    def __init__(self, run: RunDir, target: Path, schema: pa.Schema, row_group_size: int = 4096):
+        self.target = run.path(target)
+        self.tmp = RunDir._tmp(self.target)
+        self.schema = schema
+        self.row_group_size = row_group_size
+        self._writer = pq.ParquetWriter(self.tmp, schema, **PARQUET_OPTIONS)
+
+    def write(self, batch: pa.RecordBatch | pa.Table) -> None:
+        table = batch if isinstance(batch, pa.Table) else pa.Table.from_batches([batch])
+        self._writer.write_table(table.cast(self.schema), row_group_size=self.row_group_size)
+
+    def close(self, metadata: dict | None = None) -> Path:
+        if metadata:
+            self._writer.add_key_value_metadata({k: json.dumps(v) for k, v in metadata.items()})
+        self._writer.close()
+        os.replace(self.tmp, self.target)
+        return self.target
+
+    def abort(self) -> None:
+        self._writer.close()
+        self.tmp.unlink(missing_ok=True)
+
+
+def read_metadata(path: Path) -> dict:
+    meta = pq.read_schema(path).metadata or {}
+    return {k.decode(): json.loads(v) for k, v in meta.items() if not k.startswith(b"ARROW")}

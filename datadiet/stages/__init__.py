@@ -1,0 +1,1 @@
+"""Stages: the Dask-facing units of work (ingest+score, select, write), one task per shard."""

@@ -1,0 +1,167 @@
+"""Ingest: raw record batches → the scoring view, the narrow table and quarantine rows.
+
+The scoring view has doc_id, text, n_tokens (and instruction/response for instruction
+data); the narrow table has doc_id, row (index in the file), n_tokens, n_bytes, source.
+Rows with null or empty text or a null id are quarantined, never dropped.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..readers.base import Shard
+from ..readers.source import Source
+from ..registry import get
+
+WORD_PIECE = r"\w+|[^\w\s]"
+NARROW_SCHEMA = pa.schema([
+    ("doc_id", pa.string()), ("row", pa.int64()), ("n_tokens", pa.int64()),
+    ("n_bytes", pa.int64()), ("source", pa.string()),
+])
+QUARANTINE_SCHEMA = pa.schema([
+    ("file", pa.string()), ("row", pa.int64()), ("n_rows", pa.int64()), ("doc_id", pa.string()),
+    ("source", pa.string()), ("error", pa.string()), ("raw", pa.string()),
+])
+_TOKENIZERS: dict[str, object] = {}
+
+
+@dataclass
+class IngestBatch:
+    view: pa.RecordBatch | None = None
+    narrow: pa.RecordBatch | None = None
+    quarantine: list[dict] = field(default_factory=list)
+
+
+def count_word_pieces(text: pa.Array) -> pa.Array:
+    """Fast default token count: regex word pieces (runs of word characters, and each
+    other non-space character), vectorised in Arrow's C++ regex engine."""
+    return pc.count_substring_regex(text, WORD_PIECE).cast(pa.int64())
+
+
+def _tokenizer(path: str):
+    if path not in _TOKENIZERS:
+        from pathlib import Path
+
+        from tokenizers import Tokenizer
+
+        from ..errors import ModelError
+
+        file = Path(path) / "tokenizer.json" if Path(path).is_dir() else Path(path)
+        if not file.is_file():
+            raise ModelError(f"tokenizer not found: {file} (expected a tokenizer.json or a directory holding one)")
+        _TOKENIZERS[path] = Tokenizer.from_file(str(file))
+    return _TOKENIZERS[path]
+
+
+class Ingest:
+    """Turns one shard into IngestBatches.
+
+    Example::
+
+        for item in Ingest(source).run(shard):
+            item.view, item.narrow, item.quarantine
+    """
+
+    def __init__(self, source: Source, schema: pa.Schema | None = None):
+        self.source = source
+        self.schema = schema if schema is not None and len(schema) else None
+
+    def count_tokens(self, text: pa.Array) -> pa.Array:
+        if not self.source.tokenizer:
+            return count_word_pieces(text)
+        encodings = _tokenizer(self.source.tokenizer).encode_batch(text.to_pylist(), add_special_tokens=False)
+        return pa.array([len(e.ids) for e in encodings], pa.int64())
+
+    def run(self, shard: Shard, columns: list[str] | None = None) -> Iterator[IngestBatch]:
+        reader = get("reader", shard.reader)()
+        schema = self.schema
+        if schema is not None and columns is not None:
+            schema = pa.schema([f for f in schema if f.name in columns])
+        for item in reader.read(shard, self.source.batch_size, columns=columns, schema=schema):
+            if item.lost is not None:
+                first, n, message = item.lost
+                yield IngestBatch(quarantine=[dict(file=shard.rel_path, row=first, n_rows=n, doc_id=None,
+                                                   source=shard.rel_path, error=message, raw=None)])
+            if item.errors:
+                yield IngestBatch(quarantine=[
+                    dict(file=shard.rel_path, row=row, n_rows=1, doc_id=self._derived_id(shard, row),
+                         source=shard.rel_path, error=message, raw=raw)
+                    for row, message, raw in item.errors
+                ])
+            if item.batch is not None and item.batch.num_rows:
+                yield self._convert(shard, item.batch, item.rows)
+
+    def views(self, shard: Shard) -> Iterator[tuple[pa.RecordBatch, pa.RecordBatch]]:
+        """Only the good rows: (scoring view, narrow) per batch."""
+        for item in self.run(shard, columns=self.source.required_columns()):
+            if item.view is not None:
+                yield item.view, item.narrow
+
+    def _derived_id(self, shard: Shard, row: int | None) -> str | None:
+        if self.source.id_column or row is None:
+            return None
+        return f"{shard.rel_path}:{row}"
+
+    def _text(self, batch: pa.RecordBatch) -> pa.Array:
+        src = self.source
+        if src.instruction_column and src.response_column:
+            instr = batch.column(src.instruction_column).cast(pa.string())
+            resp = batch.column(src.response_column).cast(pa.string())
+            if src.template == "{instruction}\n\n{response}":
+                return pc.binary_join_element_wise(instr, resp, "\n\n")
+            return pa.array([None if i is None or r is None else src.template.format(instruction=i, response=r)
+                             for i, r in zip(instr.to_pylist(), resp.to_pylist())], pa.string())
+        return batch.column(src.text_column).cast(pa.string())
+
+    def _convert(self, shard: Shard, batch: pa.RecordBatch, rows: np.ndarray) -> IngestBatch:
+        src = self.source
+        text = self._text(batch)
+        if src.id_column:
+            doc_id = batch.column(src.id_column).cast(pa.string())
+        else:
+            doc_id = pa.array([f"{shard.rel_path}:{r}" for r in rows.tolist()], pa.string())
+        if src.source_column:
+            source = batch.column(src.source_column).cast(pa.string()).fill_null("")
+        else:
+            source = pa.array(np.full(len(rows), shard.rel_path, dtype=object), pa.string())
+
+        null_text = pc.is_null(text).to_numpy(zero_copy_only=False)
+        empty = pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(text.fill_null(""))), 0).to_numpy(
+            zero_copy_only=False)
+        null_id = pc.is_null(doc_id).to_numpy(zero_copy_only=False)
+        bad = null_text | empty | null_id
+        quarantine = []
+        if bad.any():
+            records = None
+            for i in np.flatnonzero(bad).tolist():
+                if records is None:
+                    records = batch.to_pylist()
+                error = ("null id" if null_id[i] else "null text" if null_text[i] else "empty text")
+                col = src.id_column if null_id[i] else (src.text_column or src.response_column)
+                quarantine.append(dict(
+                    file=shard.rel_path, row=int(rows[i]), n_rows=1, doc_id=doc_id[i].as_py(),
+                    source=source[i].as_py(), error=f"{shard.rel_path} row {int(rows[i])}: {error} "
+                                                    f"in column {col!r}",
+                    raw=json.dumps(records[i], default=str, ensure_ascii=False)))
+            keep = pa.array(~bad)
+            batch, text, doc_id, source = (batch.filter(keep), text.filter(keep), doc_id.filter(keep),
+                                           source.filter(keep))
+            rows = rows[~bad]
+        if batch.num_rows == 0:
+            return IngestBatch(quarantine=quarantine)
+        n_tokens = self.count_tokens(text)
+        n_bytes = pc.binary_length(text).cast(pa.int64())
+        view_cols = {"doc_id": doc_id, "text": text, "n_tokens": n_tokens}
+        if src.instruction_column and src.response_column:
+            view_cols["instruction"] = batch.column(src.instruction_column).cast(pa.string())
+            view_cols["response"] = batch.column(src.response_column).cast(pa.string())
+        view = pa.RecordBatch.from_pydict(view_cols)
+        narrow = pa.RecordBatch.from_arrays(
+            [doc_id, pa.array(rows, pa.int64()), n_tokens, n_bytes, source], schema=NARROW_SCHEMA)
+        return IngestBatch(view=view, narrow=narrow, quarantine=quarantine)

@@ -1,0 +1,218 @@
+"""Score stage: one task per shard reads the text once, ingests it and runs every scorer
+whose sidecar is missing, writing one sidecar per (scorer, shard):
+
+    scores/_ingest/<fingerprint>/<shard>.parquet   doc_id, row, n_tokens, n_bytes, source
+    scores/<scorer>/<fingerprint>/<shard>.parquet  doc_id + that scorer's columns
+
+A sidecar exists only once complete (atomic rename), so a rerun reuses it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ..pipeline.rundir import RunDir, read_metadata
+from ..readers.base import Shard
+from ..readers.source import Source
+from ..scorers.base import NULL_REASON, SCORE_KEY, Scorer
+from .ingest import NARROW_SCHEMA, QUARANTINE_SCHEMA, Ingest
+
+_READY: dict[str, Scorer] = {}
+
+
+def column_name(instance: str, key: str) -> str:
+    return instance if key == SCORE_KEY else f"{instance}.{key}"
+
+
+@dataclass
+class ScorerSpec:
+    """A scorer instance in a recipe: its name (column prefix), object and fingerprint."""
+
+    name: str
+    scorer: Scorer
+    fingerprint: str = ""
+
+    def columns(self) -> dict[str, pa.DataType]:
+        return {column_name(self.name, k): t for k, t in self.scorer.output_columns().items()}
+
+    def sidecar_schema(self) -> pa.Schema:
+        fields = [("doc_id", pa.string())] + list(self.columns().items())
+        return pa.schema(fields + [(f"{self.name}.{NULL_REASON}", pa.string())])
+
+    def sidecar(self, run: RunDir, shard_key: str) -> Path:
+        return run.path("scores", self.name, self.fingerprint[:16], f"{shard_key}.parquet")
+
+    def ready(self) -> Scorer:
+        """The scorer, set up once per worker process."""
+        scorer = _READY.get(self.fingerprint)
+        if scorer is None:
+            scorer = self.scorer
+            scorer.setup()
+            _READY[self.fingerprint] = scorer
+        return scorer
+
+
+def ingest_paths(run: RunDir, ingest_fp: str, shard_key: str) -> tuple[Path, Path]:
+    base = run.path("scores", "_ingest", ingest_fp[:16])
+    return base / f"{shard_key}.parquet", base / f"{shard_key}.quarantine.parquet"
+
+
+@dataclass
+class ScoreTask:
+    shard: Shard
+    source: Source
+    schema: pa.Schema | None
+    root: str
+    ingest_fp: str
+    specs: list[ScorerSpec] = field(default_factory=list)
+    #: score columns read from earlier sidecars: column -> sidecar path template (shard key added)
+    inputs: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+
+def run_score_task(task: ScoreTask) -> dict:
+    """Runs one shard; returns its statistics (also kept in the sidecars' metadata)."""
+    run = RunDir(task.root)
+    key = task.shard.key
+    narrow_path, quarantine_path = ingest_paths(run, task.ingest_fp, key)
+    todo = [s for s in task.specs if not s.sidecar(run, key).exists()]
+    started = time.perf_counter()
+    if narrow_path.exists() and not todo:
+        return _collect(run, task, narrow_path, reused=True)
+    if not narrow_path.exists() or any(s.scorer.view_columns for s in todo):
+        _pass_over_text(run, task, todo, narrow_path, quarantine_path)
+    else:
+        _pass_over_sidecars(run, task, todo, narrow_path)
+    out = _collect(run, task, narrow_path, reused=False)
+    out["seconds"] = time.perf_counter() - started
+    return out
+
+
+def _pass_over_text(run: RunDir, task: ScoreTask, todo: list[ScorerSpec], narrow_path, quarantine_path):
+    ingest = Ingest(task.source, task.schema)
+    write_ingest = not narrow_path.exists()
+    writers = {s.name: run.writer(s.sidecar(run, task.shard.key), s.sidecar_schema()) for s in todo}
+    narrow_writer = run.writer(narrow_path, NARROW_SCHEMA) if write_ingest else None
+    inputs = _InputColumns(run, task) if task.inputs else None
+    quarantine, stats = [], _Stats(todo)
+    columns = None if write_ingest else task.source.required_columns()
+    try:
+        for item in ingest.run(task.shard, columns=columns):
+            quarantine += item.quarantine
+            if item.view is None:
+                continue
+            view = inputs.attach(item.view) if inputs else item.view
+            stats.rows += view.num_rows
+            if narrow_writer is not None:
+                narrow_writer.write(item.narrow)
+            for spec in todo:
+                writers[spec.name].write(_score(spec, view, stats))
+        for spec in todo:
+            writers[spec.name].close(metadata={"null_reasons": dict(stats.null_reasons[spec.name]),
+                                               "seconds": stats.seconds[spec.name]})
+        if narrow_writer is not None:
+            if quarantine:
+                run.write_table(pa.Table.from_pylist(quarantine, schema=QUARANTINE_SCHEMA), quarantine_path)
+            narrow_writer.close(metadata={"quarantined_rows": sum((q["n_rows"] or 0) for q in quarantine),
+                                          "unreadable": [q["error"] for q in quarantine if q["n_rows"] is None]})
+    except BaseException:
+        for w in list(writers.values()) + ([narrow_writer] if narrow_writer else []):
+            w.abort()
+        raise
+
+
+def _pass_over_sidecars(run: RunDir, task: ScoreTask, todo: list[ScorerSpec], narrow_path):
+    narrow = pq.read_table(narrow_path, columns=["doc_id", "n_tokens"])
+    view = pa.Table.from_pydict({"doc_id": narrow.column("doc_id"), "n_tokens": narrow.column("n_tokens")})
+    view = _InputColumns(run, task).attach_table(view)
+    stats = _Stats(todo)
+    for spec in todo:
+        writer = run.writer(spec.sidecar(run, task.shard.key), spec.sidecar_schema())
+        try:
+            for batch in view.to_batches(max_chunksize=task.source.batch_size):
+                writer.write(_score(spec, batch, stats))
+        except BaseException:
+            writer.abort()
+            raise
+        writer.close(metadata={"null_reasons": dict(stats.null_reasons[spec.name]),
+                               "seconds": stats.seconds[spec.name]})
+
+
+class _Stats:
+    def __init__(self, specs):
+        self.rows = 0
+        self.null_reasons = {s.name: Counter() for s in specs}
+        self.seconds = {s.name: 0.0 for s in specs}
+
+
+def _score(spec: ScorerSpec, view: pa.RecordBatch, stats: _Stats) -> pa.RecordBatch:
+    scorer = spec.ready()
+    started = time.perf_counter()
+    result = scorer.score_batch(view)
+    stats.seconds[spec.name] += time.perf_counter() - started
+    schema = spec.sidecar_schema()
+    arrays = [view.column("doc_id")]
+    for key, dtype in spec.scorer.output_columns().items():
+        values = result.get(key)
+        if values is None:
+            raise ValueError(f"scorer {spec.name!r} returned no {key!r} column")
+        if len(values) != view.num_rows:
+            raise ValueError(f"scorer {spec.name!r} returned {len(values)} values for {key!r}, "
+                             f"expected {view.num_rows}")
+        values = pa.array(values) if not isinstance(values, (pa.Array, pa.ChunkedArray)) else values
+        arrays.append(values.cast(dtype) if values.type != dtype else values)
+    reasons = result.get(NULL_REASON)
+    reasons = pa.nulls(view.num_rows, pa.string()) if reasons is None else pa.array(reasons, pa.string()) \
+        if not isinstance(reasons, pa.Array) else reasons
+    stats.null_reasons[spec.name].update(r for r in reasons.to_pylist() if r is not None)
+    arrays.append(reasons)
+    return pa.RecordBatch.from_arrays([a.combine_chunks() if isinstance(a, pa.ChunkedArray) else a
+                                       for a in arrays], schema=schema)
+
+
+class _InputColumns:
+    """Score columns of earlier rounds, read from their sidecars for this shard and handed
+    to scorers alongside the view, row-aligned."""
+
+    def __init__(self, run: RunDir, task: ScoreTask):
+        by_file: dict[str, list[str]] = {}
+        for column, (scorer_name, fp) in task.inputs.items():
+            path = str(run.path("scores", scorer_name, fp[:16], f"{task.shard.key}.parquet"))
+            by_file.setdefault(path, []).append(column)
+        tables = [pq.read_table(path, columns=cols) for path, cols in sorted(by_file.items())]
+        self.columns = {name: t.column(name) for t in tables for name in t.column_names}
+        self.offset = 0
+
+    def attach(self, view: pa.RecordBatch) -> pa.RecordBatch:
+        n = view.num_rows
+        arrays = list(view.columns) + [c.slice(self.offset, n).combine_chunks() for c in self.columns.values()]
+        self.offset += n
+        return pa.RecordBatch.from_arrays(arrays, names=view.schema.names + list(self.columns))
+
+    def attach_table(self, table: pa.Table) -> pa.Table:
+        for name, column in self.columns.items():
+            table = table.append_column(name, column)
+        return table
+
+
+def _collect(run: RunDir, task: ScoreTask, narrow_path: Path, reused: bool) -> dict:
+    meta = read_metadata(narrow_path)
+    narrow = pq.read_table(narrow_path, columns=["n_tokens", "source"])
+    scorers = {}
+    for spec in task.specs:
+        smeta = read_metadata(spec.sidecar(run, task.shard.key))
+        scorers[spec.name] = {"null_reasons": smeta.get("null_reasons", {}), "seconds": smeta.get("seconds", 0.0)}
+    return {
+        "shard": task.shard.key,
+        "rows": narrow.num_rows,
+        "tokens": int(pa.compute.sum(narrow.column("n_tokens")).as_py() or 0),
+        "quarantined_rows": meta.get("quarantined_rows", 0),
+        "unreadable": meta.get("unreadable", []),
+        "scorers": scorers,
+        "reused": reused,
+    }
