@@ -77,40 +77,35 @@ def _bmp_classes() -> np.ndarray:
 
 
 def _byte_classes(data: np.ndarray) -> np.ndarray:
-    """Per-byte class (0 space, 1 word, 2 other) of UTF-8 ``data``; continuation bytes take
-    their character's class, so a character is never split."""
+    """Per-byte class (0 space, 1 word, 2 other) of UTF-8 ``data``; the bytes of a
+    multi-byte character all take that character's class, so a character is never split."""
     table = _bmp_classes()
-    if not (data >= 0x80).any():
-        return table[data]
-    n = len(data)
-    padded = np.concatenate([data, np.zeros(3, dtype=np.uint8)]).astype(np.uint32)
-    lead = (data & 0xC0) != 0x80
-    idx = np.flatnonzero(lead)
-    b0, b1, b2, b3 = padded[idx], padded[idx + 1] & 0x3F, padded[idx + 2] & 0x3F, padded[idx + 3] & 0x3F
+    cls = table[data]
+    high = np.flatnonzero(data >= 0x80)
+    if len(high) == 0:
+        return cls
+    # Only non-ASCII bytes need decoding: find each character's lead byte and code point.
+    padded = np.concatenate([data, np.zeros(3, dtype=np.uint8)])
+    lead = high[(data[high] & 0xC0) != 0x80]
+    b0 = padded[lead].astype(np.uint32)
+    b1, b2, b3 = (padded[lead + i].astype(np.uint32) & 0x3F for i in (1, 2, 3))
     cp = np.where(
-        b0 < 0x80,
-        b0,
-        np.where(
-            b0 < 0xE0,
-            ((b0 & 0x1F) << 6) | b1,
-            np.where(b0 < 0xF0, ((b0 & 0x0F) << 12) | (b1 << 6) | b2, ((b0 & 0x07) << 18) | (b1 << 12) | (b2 << 6) | b3),
-        ),
+        b0 < 0xE0,
+        ((b0 & 0x1F) << 6) | b1,
+        np.where(b0 < 0xF0, ((b0 & 0x0F) << 12) | (b1 << 6) | b2, ((b0 & 0x07) << 18) | (b1 << 12) | (b2 << 6) | b3),
     )
     cls_lead = table[np.minimum(cp, 0xFFFF)]
     astral = cp > 0xFFFF
     if astral.any():
         uniq, inverse = np.unique(cp[astral], return_inverse=True)
-        cls_uniq = np.array(
-            [1 if (chr(c).isalnum() or chr(c) == "_") else (0 if chr(c).isspace() else 2) for c in uniq.tolist()],
-            dtype=np.uint8,
-        )
-        cls_lead[astral] = cls_uniq[inverse]
-    owner = np.zeros(n, dtype=np.int64)
-    owner[idx] = idx
-    np.maximum.accumulate(owner, out=owner)
-    full = np.zeros(n, dtype=np.uint8)
-    full[idx] = cls_lead
-    return full[owner]
+        chars = [chr(c) for c in uniq.tolist()]
+        cls_lead[astral] = np.array(
+            [1 if (c.isalnum() or c == "_") else (0 if c.isspace() else 2) for c in chars], dtype=np.uint8
+        )[inverse]
+    # Continuation bytes follow their lead byte directly, so the lead is the last lead at or before them.
+    owner = np.searchsorted(lead, high, side="right") - 1
+    cls[high] = cls_lead[owner]
+    return cls
 
 
 def _string_buffers(texts: pa.Array) -> tuple[np.ndarray, np.ndarray]:
@@ -162,7 +157,6 @@ def _fast_ngrams(
         same = token_doc[:-k] == token_doc[k:]
         rows.append(token_doc[:-k][same])
         buckets.append(grams[same] % np.uint64(num_buckets))
-        grams = np.where(same, grams, grams)  # positions stay aligned with tokens
     return np.concatenate(rows), np.concatenate(buckets).astype(np.int64)
 
 
@@ -353,4 +347,51 @@ class DSIRScorer(Scorer):
             "kl_target_selected": kl_selected,
             "kl_reduction": kl_raw - kl_selected,
             "selected_ngrams": int(counts.sum()),
+        }
+
+
+@register("scorer", "dsir_target")
+class DSIRTargetScorer(Scorer):
+    """Which of several DSIR targets a document is closest to: the name of the ``columns``
+    entry (one ``dsir`` scorer column per target) with the largest log importance weight,
+    i.e. the target whose n-gram model gives the document the highest likelihood. It is the
+    group column of the ``dsir_mixture`` selector. Null when every weight is null.
+
+    Example::
+
+        DSIRTargetScorer(columns=["dsir_wiki", "dsir_code"])  # score: "dsir_wiki" or "dsir_code"
+    """
+
+    view_columns: ClassVar[tuple[str, ...]] = ()
+    def __init__(self, columns: list[str] | None = None):
+        self.columns = columns
+
+    def validate_params(self, where: str = "") -> None:
+        super().validate_params(where)
+        if not self.columns:
+            raise ConfigError(
+                f"{where + ': ' if where else ''}The 'columns' parameter of DSIRTargetScorer must name at "
+                f"least one dsir score column. Got {self.columns!r} instead."
+            )
+
+    def required_inputs(self) -> tuple[str, ...]:
+        return tuple(self.columns or ())
+
+    def output_columns(self) -> dict[str, pa.DataType]:
+        return {"score": pa.string()}
+
+    def score_batch(self, batch: pa.RecordBatch) -> dict[str, pa.Array]:
+        weights = np.stack(
+            [
+                np.asarray(batch.column(c).cast(pa.float64()).fill_null(-np.inf).to_numpy(), dtype=np.float64)
+                for c in self.columns
+            ],
+            axis=1,
+        )
+        best = np.argmax(weights, axis=1)
+        none = ~np.isfinite(weights).any(axis=1) if len(weights) else np.zeros(0, dtype=bool)
+        names = np.asarray(self.columns, dtype=object)[best]
+        return {
+            "score": pa.array(np.where(none, None, names).tolist(), type=pa.string()),
+            NULL_REASON: pa.array(np.where(none, "no dsir weight", None).tolist(), type=pa.string()),
         }

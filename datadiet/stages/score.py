@@ -100,9 +100,8 @@ def _pass_over_text(run: RunDir, task: ScoreTask, todo: list[ScorerSpec], narrow
     narrow_writer = run.writer(narrow_path, NARROW_SCHEMA) if write_ingest else None
     inputs = _InputColumns(run, task) if task.inputs else None
     quarantine, stats = [], _Stats(todo)
-    columns = None if write_ingest else task.source.required_columns()
     try:
-        for item in ingest.run(task.shard, columns=columns):
+        for item in ingest.run(task.shard):
             quarantine += item.quarantine
             if item.view is None:
                 continue

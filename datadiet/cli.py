@@ -1,0 +1,118 @@
+"""Command line: ``datadiet run | inspect | proxy train | list``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .errors import DatadietError
+
+
+def _run(args) -> int:
+    from .pipeline.pipeline import Pipeline
+
+    overrides = {"input": args.input, "output": args.output, "scheduler": args.scheduler,
+                 "workers": args.workers, "progress": False if args.quiet else None}
+    result = Pipeline.from_yaml(args.recipe, **overrides).run()
+    print(summary(result.manifest, result.output_dir))
+    return 0
+
+
+def summary(manifest: dict, out: Path) -> str:
+    c, t = manifest["counts"], manifest["tokens"]
+    lines = [
+        f"rows in:      {c['input_rows']:,}",
+        f"kept:         {c['selected_rows']:,}",
+        f"rejected:     {c['rejected_rows']:,}",
+        f"quarantined:  {c['quarantined_rows']:,}" + (f" (+{len(c['unreadable_files'])} unreadable file(s))"
+                                                     if c["unreadable_files"] else ""),
+        f"tokens kept:  {t['selected']:,} of {t['input']:,}",
+    ]
+    budget = manifest.get("budget")
+    if budget:
+        lines.append(f"budget:       {budget['used']:,} of {budget['limit']:,} {budget['unit']}"
+                     + (" (budget >= what was available: all eligible rows kept)" if budget.get("exceeds_available") else ""))
+    lines += [f"output:       {out / 'data'}", f"manifest:     {out / 'manifest.json'}",
+              f"report:       {out / 'report.html'}"]
+    return "\n".join(lines)
+
+
+def _inspect(args) -> int:
+    path = Path(args.run_dir)
+    manifest_path = path / "manifest.json" if path.is_dir() else path
+    if not manifest_path.is_file():
+        raise DatadietError(f"no manifest.json in {path}")
+    manifest = json.loads(manifest_path.read_text())
+    if args.json:
+        print(json.dumps(manifest, indent=2))
+        return 0
+    print(summary(manifest, manifest_path.parent))
+    c = manifest["counts"]
+    print("\nby source:")
+    for src, d in c["by_source"].items():
+        print(f"  {src:<24} in {d['input']:>8,}  kept {d['selected']:>8,}  rejected {d['rejected']:>8,}  "
+              f"quarantined {d['quarantined']:>6,}")
+    if manifest["reasons"]:
+        print("\nrejected because:")
+        for reason, n in manifest["reasons"].items():
+            print(f"  {n:>8,}  {reason}")
+    for name, s in manifest["scorers"].items():
+        nulls = ", ".join(f"{k}: {v}" for k, v in s["null_reasons"].items())
+        print(f"\nscorer {name} ({s['type']}): {', '.join(s['columns'])}; {s['seconds']}s" + (f"; nulls: {nulls}" if nulls else ""))
+    if manifest.get("diagnostics"):
+        print("\ndiagnostics:", json.dumps(manifest["diagnostics"], indent=2))
+    print("\ntimings (s):", ", ".join(f"{k} {v}" for k, v in manifest["timings_s"].items()))
+    return 0
+
+
+def _list(args) -> int:
+    from .registry import names
+
+    for family in ("scorer", "selector", "reader"):
+        print(f"{family}s: {', '.join(names(family))}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="datadiet", description="Choose which rows to train on, under a budget.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run a recipe: score, select, write")
+    run.add_argument("recipe", help="recipe YAML file")
+    run.add_argument("--input", help="path, glob or URL replacing the recipe's source paths")
+    run.add_argument("-o", "--output", help="output directory (replaces output.path)")
+    run.add_argument("--scheduler", help="local (default), synchronous, or tcp://HOST:PORT")
+    run.add_argument("--workers", type=int, help="worker processes for the local cluster")
+    run.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    run.set_defaults(func=_run)
+    inspect = sub.add_parser("inspect", help="summarise a run directory's manifest")
+    inspect.add_argument("run_dir")
+    inspect.add_argument("--json", action="store_true", help="print the whole manifest")
+    inspect.set_defaults(func=_inspect)
+    lst = sub.add_parser("list", help="list registered scorers, selectors and readers")
+    lst.set_defaults(func=_list)
+    try:
+        from .models.cli import add_proxy_parser
+    except ImportError:
+        add_proxy_parser = None
+    if add_proxy_parser is not None:
+        add_proxy_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args) or 0
+    except DatadietError as exc:
+        print(f"datadiet: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("datadiet: interrupted; rerun the same command to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,381 @@
+"""Select stage: applies the recipe's selector steps to the narrow score table, shard by
+shard, never gathering the corpus on one process.
+
+- consecutive RowFilters run in one task per shard;
+- a GroupSelector hash-partitions surviving rows by its group column into buckets (one
+  task per shard), decides each bucket (one task per bucket; a group is never split),
+  and the decisions flow back to their shards;
+- a final Ranker gives each surviving row a uint64 key; the budget's boundary key is
+  found by a radix select over per-shard histograms (16 bits at a time) and the last
+  candidates are gathered only once few enough remain; each shard then applies it.
+
+Budget boundary (token or document budgets): rows are taken in rank order (key
+descending, then doc_id ascending for equal keys) while the running total stays within
+the budget; the first row that would exceed it and every row after it are rejected with
+reason ``budget``. So a token budget is never exceeded, and the selection is a prefix of
+the ranking (no smaller row is slipped in after a large one is refused).
+
+Per-shard state files (``.staging/select/<fp>/<step>/<shard>.parquet``) hold ``keep``,
+``reason`` and extra decision columns, row-aligned with the shard's narrow table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from ..hashing import hash_strings
+from ..pipeline.rundir import RunDir
+from ..select.base import Budget, GroupSelector, Ranker, RowFilter, Selector
+from .score import ingest_paths
+
+DIGIT_BITS = 16
+GATHER_LIMIT = 2_000_000
+STATE_BASE = [("keep", pa.bool_()), ("reason", pa.string())]
+
+
+@dataclass
+class ShardRef:
+    """What a select task needs to find one shard's narrow data."""
+
+    index: int
+    key: str
+    root: str
+    ingest_fp: str
+    #: score column -> (scorer instance name, sidecar fingerprint)
+    columns: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+    def narrow(self, wanted: list[str]) -> pa.Table:
+        run = RunDir(self.root)
+        table = pq.read_table(ingest_paths(run, self.ingest_fp, self.key)[0])
+        by_file: dict[Path, list[str]] = {}
+        for column in wanted:
+            if column in table.column_names:
+                continue
+            name, fp = self.columns[column]
+            by_file.setdefault(run.path("scores", name, fp[:16], f"{self.key}.parquet"), []).append(column)
+        for path, cols in sorted(by_file.items()):
+            side = pq.read_table(path, columns=["doc_id"] + cols)
+            if side.num_rows != table.num_rows or not side.column("doc_id").equals(table.column("doc_id")):
+                raise ValueError(f"score sidecar {path} does not match its shard's rows; delete it and rerun")
+            for col in cols:
+                table = table.append_column(col, side.column(col))
+        return table
+
+
+def _state_schema(extra: dict[str, pa.DataType]) -> pa.Schema:
+    return pa.schema(STATE_BASE + list(extra.items()))
+
+
+def _state_path(run: RunDir, fp: str, step: str, shard_key: str) -> Path:
+    return run.path(".staging", "select", fp[:16], step, f"{shard_key}.parquet")
+
+
+@dataclass
+class StepTask:
+    ref: ShardRef
+    fp: str
+    prev: str | None
+    step: str
+    selectors: list[Selector] = field(default_factory=list)
+    seed: int = 0
+    #: extra decision columns (name -> Arrow type), e.g. duplicate_of
+    extra: dict = field(default_factory=dict)
+    #: engine options: buckets, sizes, unit, boundary
+    opts: dict = field(default_factory=dict)
+
+
+def _load_state(run: RunDir, task: StepTask, n: int, extra: dict) -> pa.Table:
+    if task.prev is None:
+        cols = {"keep": pa.array(np.ones(n, dtype=bool)), "reason": pa.nulls(n, pa.string())}
+        cols.update({k: pa.nulls(n, t) for k, t in extra.items()})
+        return pa.table(cols, schema=_state_schema(extra))
+    table = pq.read_table(_state_path(run, task.fp, task.prev, task.ref.key))
+    for k, t in extra.items():
+        if k not in table.column_names:
+            table = table.append_column(k, pa.nulls(n, t))
+    return table
+
+
+def _needed(selectors: list[Selector]) -> list[str]:
+    cols = []
+    for sel in selectors:
+        cols += sel.columns()
+        if isinstance(sel, GroupSelector):
+            cols.append(sel.group_by())
+    return list(dict.fromkeys(cols))
+
+
+def run_filters(task: StepTask) -> dict:
+    """RowFilters on one shard: the first failing filter names the reason."""
+    run = RunDir(task.ref.root)
+    narrow = task.ref.narrow(_needed(task.selectors))
+    state = _load_state(run, task, narrow.num_rows, task.extra)
+    keep = state.column("keep").to_numpy(zero_copy_only=False).copy()
+    reasons = state.column("reason").to_pylist()
+    for sel in task.selectors:
+        alive = np.flatnonzero(keep)
+        if not len(alive):
+            break
+        ok, why = sel.keep(narrow.take(pa.array(alive)))
+        ok = np.asarray(ok, dtype=bool)
+        for j in np.flatnonzero(~ok).tolist():
+            reasons[alive[j]] = why[j] or f"{sel.registry_name}"
+        keep[alive[~ok]] = False
+    state = state.set_column(0, "keep", pa.array(keep)).set_column(1, "reason", pa.array(reasons, pa.string()))
+    run.write_table(state, _state_path(run, task.fp, task.step, task.ref.key))
+    return {"alive": int(keep.sum())}
+
+
+# -- group selectors ----------------------------------------------------------------------
+
+
+def _bucket_of(values: pa.ChunkedArray, n_buckets: int) -> np.ndarray:
+    as_text = values.cast(pa.string()) if not pa.types.is_string(values.type) else values
+    return (hash_strings(as_text, seed=17) % np.uint64(n_buckets)).astype(np.int64)
+
+
+def group_partition(task: StepTask) -> dict:
+    """Writes this shard's surviving rows into ``n_buckets`` spill files by group hash and
+    returns group sizes when the selector sets quotas."""
+    run = RunDir(task.ref.root)
+    sel: GroupSelector = task.selectors[0]
+    group_col = sel.group_by()
+    narrow = task.ref.narrow(_needed([sel]))
+    state = _load_state(run, task, narrow.num_rows, task.extra)
+    alive = np.flatnonzero(state.column("keep").to_numpy(zero_copy_only=False))
+    cols = ["doc_id", "n_tokens", "source"] + [c for c in _needed([sel]) if c not in ("doc_id", "n_tokens", "source")]
+    rows = narrow.take(pa.array(alive)).select(cols)
+    rows = rows.append_column("__shard", pa.array(np.full(len(alive), task.ref.index, np.int64)))
+    rows = rows.append_column("__pos", pa.array(alive, pa.int64()))
+    n_buckets = task.opts["buckets"]
+    bucket = _bucket_of(rows.column(group_col), n_buckets)
+    for b in range(n_buckets):
+        part = rows.filter(pa.array(bucket == b))
+        if part.num_rows:
+            run.write_table(part, run.path(".staging", "select", task.fp[:16], task.step, "spill",
+                                           f"bucket-{b:05d}", f"{task.ref.key}.parquet"))
+    out: dict = {}
+    if task.opts.get("sizes"):
+        counts = pc.value_counts(rows.column(group_col).combine_chunks())
+        tokens = rows.group_by(group_col).aggregate([("n_tokens", "sum")])
+        out["rows"] = dict(zip(counts.field("values").to_pylist(), counts.field("counts").to_pylist()))
+        out["tokens"] = dict(zip(tokens.column(group_col).to_pylist(), tokens.column("n_tokens_sum").to_pylist()))
+    return out
+
+
+@dataclass
+class BucketTask:
+    root: str
+    fp: str
+    step: str
+    bucket: int
+    selector: GroupSelector
+    quotas: dict | None
+
+
+def group_decide(task: BucketTask) -> int:
+    """Decides every group of one bucket; writes (shard, pos, keep, reason, extras)."""
+    run = RunDir(task.root)
+    spill = run.path(".staging", "select", task.fp[:16], task.step, "spill", f"bucket-{task.bucket:05d}")
+    files = sorted(spill.glob("*.parquet")) if spill.exists() else []
+    if not files:
+        return 0
+    rows = pa.concat_tables([pq.read_table(f) for f in files], promote_options="default")
+    # canonical order, so a decision never depends on sharding or task order
+    rows = rows.take(pc.sort_indices(rows, sort_keys=[("doc_id", "ascending")]))
+    decided = task.selector.decide(rows.drop_columns(["__shard", "__pos"]), task.quotas)
+    out = {"__shard": rows.column("__shard"), "__pos": rows.column("__pos"),
+           "keep": pa.array(np.asarray(decided["keep"], dtype=bool)),
+           "reason": pa.array(decided["reason"], pa.string())}
+    for name, dtype in task.selector.extra_columns.items():
+        out[name] = pa.array(decided.get(name, [None] * rows.num_rows), dtype)
+    run.write_table(pa.table(out), run.path(".staging", "select", task.fp[:16], task.step, "decided",
+                                            f"bucket-{task.bucket:05d}.parquet"))
+    return rows.num_rows
+
+
+def group_apply(task: StepTask) -> dict:
+    """Folds the bucket decisions for this shard into its state."""
+    run = RunDir(task.ref.root)
+    n = pq.read_metadata(ingest_paths(run, task.ref.ingest_fp, task.ref.key)[0]).num_rows
+    state = _load_state(run, task, n, task.extra)
+    decided_dir = run.path(".staging", "select", task.fp[:16], task.step, "decided")
+    files = sorted(decided_dir.glob("*.parquet")) if decided_dir.exists() else []
+    parts = [pq.read_table(f, filters=[("__shard", "=", task.ref.index)]) for f in files]
+    parts = [p for p in parts if p.num_rows]
+    keep = state.column("keep").to_numpy(zero_copy_only=False).copy()
+    reasons = state.column("reason").to_pylist()
+    extras = {k: state.column(k).to_pylist() for k in task.extra}
+    for part in parts:
+        pos = part.column("__pos").to_numpy()
+        ok = part.column("keep").to_numpy(zero_copy_only=False)
+        why = part.column("reason").to_pylist()
+        cols = {k: part.column(k).to_pylist() for k in extras if k in part.column_names}
+        for j, p in enumerate(pos.tolist()):
+            if not ok[j]:
+                keep[p] = False
+                reasons[p] = why[j] or task.selectors[0].registry_name
+            for k, values in cols.items():
+                if values[j] is not None:
+                    extras[k][p] = values[j]
+    cols = {"keep": pa.array(keep), "reason": pa.array(reasons, pa.string())}
+    cols.update({k: pa.array(v, task.extra[k]) for k, v in extras.items()})
+    run.write_table(pa.table(cols), _state_path(run, task.fp, task.step, task.ref.key))
+    return {"alive": int(keep.sum())}
+
+
+# -- ranker + budget ----------------------------------------------------------------------
+
+
+def rank_keys(task: StepTask) -> dict:
+    """Computes rank keys of surviving rows; invalid keys are rejected here."""
+    run = RunDir(task.ref.root)
+    sel: Ranker = task.selectors[0]
+    narrow = task.ref.narrow(_needed([sel]))
+    state = _load_state(run, task, narrow.num_rows, task.extra)
+    keep = state.column("keep").to_numpy(zero_copy_only=False).copy()
+    reasons = state.column("reason").to_pylist()
+    alive = np.flatnonzero(keep)
+    keys, valid = sel.key(narrow.take(pa.array(alive)), task.seed)
+    keys = np.asarray(keys, dtype=np.uint64)
+    valid = np.asarray(valid, dtype=bool)
+    for j in np.flatnonzero(~valid).tolist():
+        keep[alive[j]] = False
+        reasons[alive[j]] = f"{sel.registry_name}: no score"
+    pos = alive[valid]
+    weight = narrow.column("n_tokens").to_numpy()[pos] if task.opts["unit"] == "tokens" else np.ones(len(pos), np.int64)
+    table = pa.table({"pos": pa.array(pos, pa.int64()), "key": pa.array(keys[valid], pa.uint64()),
+                      "weight": pa.array(weight, pa.int64()),
+                      "doc_id": narrow.column("doc_id").take(pa.array(pos))})
+    run.write_table(table, run.path(".staging", "select", task.fp[:16], task.step, "keys", f"{task.ref.key}.parquet"))
+    state = state.set_column(0, "keep", pa.array(keep)).set_column(1, "reason", pa.array(reasons, pa.string()))
+    run.write_table(state, _state_path(run, task.fp, task.step + "-valid", task.ref.key))
+    return {"rows": len(pos), "weight": int(weight.sum())}
+
+
+@dataclass
+class KeyQuery:
+    path: str
+    prefix: int
+    prefix_bits: int
+    gather: bool
+
+
+def key_query(q: KeyQuery):
+    """Histogram of the next 16-bit digit (counts, weights) among keys sharing the prefix,
+    or the matching (key, weight, doc_id) rows when ``gather``."""
+    table = pq.read_table(q.path, columns=["key", "weight", "doc_id"] if q.gather else ["key", "weight"])
+    keys = table.column("key").to_numpy()
+    weight = table.column("weight").to_numpy()
+    if q.prefix_bits:
+        match = (keys >> np.uint64(64 - q.prefix_bits)) == np.uint64(q.prefix)
+        keys, weight = keys[match], weight[match]
+    else:
+        match = None
+    if q.gather:
+        ids = table.column("doc_id")
+        ids = ids.filter(pa.array(match)) if match is not None else ids
+        return keys, weight, ids.to_pylist()
+    digit = ((keys >> np.uint64(64 - q.prefix_bits - DIGIT_BITS)) & np.uint64((1 << DIGIT_BITS) - 1)).astype(np.int64)
+    return (np.bincount(digit, minlength=1 << DIGIT_BITS),
+            np.bincount(digit, weights=weight, minlength=1 << DIGIT_BITS).astype(np.int64))
+
+
+@dataclass
+class Boundary:
+    """Keep a row iff key > key_b, or key == key_b and doc_id <= doc_b (doc_b None: strict).
+    ``everything`` keeps all valid rows."""
+
+    key: int = 0
+    doc: str | None = None
+    everything: bool = False
+
+
+def find_boundary(executor, key_paths: list[str], total_rows: int, limit: int) -> Boundary:
+    """Radix select of the budget boundary over per-shard key files.
+
+    Invariant: every row whose key prefix is above ``prefix`` fits (their weight is
+    ``above``) and the boundary lies among the ``candidates`` rows sharing ``prefix``."""
+    prefix, bits, above, candidates = 0, 0, 0, total_rows
+    while candidates > GATHER_LIMIT and bits < 64:
+        hists = executor.map(key_query, [KeyQuery(p, prefix, bits, False) for p in key_paths], desc="budget")
+        counts = np.sum([h[0] for h in hists], axis=0)
+        cum = above + np.cumsum(np.sum([h[1] for h in hists], axis=0)[::-1])  # digits high to low
+        over = np.flatnonzero(cum > limit)
+        if not len(over):  # only possible at the top level: everything fits
+            return Boundary(everything=True)
+        j = int(over[0])
+        digit = (1 << DIGIT_BITS) - 1 - j
+        above = int(cum[j - 1]) if j > 0 else above
+        prefix, bits = (prefix << DIGIT_BITS) | digit, bits + DIGIT_BITS
+        candidates = int(counts[digit])
+
+    parts = executor.map(key_query, [KeyQuery(p, prefix, bits, True) for p in key_paths], desc="budget")
+    keys = np.concatenate([p[0] for p in parts] + [np.zeros(0, np.uint64)])
+    weight = np.concatenate([p[1] for p in parts] + [np.zeros(0, np.int64)])
+    ids = np.array([d for p in parts for d in p[2]], dtype=object)
+    if not len(ids):
+        return Boundary(everything=True)
+    id_rank = np.empty(len(ids), dtype=np.int64)
+    id_rank[np.argsort(ids, kind="stable")] = np.arange(len(ids))
+    order = np.lexsort((id_rank, ~keys))  # key descending, then doc_id ascending
+    cum = above + np.cumsum(weight[order])
+    fits = int(np.searchsorted(cum, limit, side="right"))
+    if fits == len(order) and bits == 0:
+        return Boundary(everything=True)
+    if fits == 0:
+        return Boundary(key=int(keys[order[0]]), doc=None)
+    last = order[fits - 1]
+    return Boundary(key=int(keys[last]), doc=str(ids[last]))
+
+
+def apply_boundary(task: StepTask) -> dict:
+    run = RunDir(task.ref.root)
+    state = pq.read_table(_state_path(run, task.fp, task.step + "-valid", task.ref.key))
+    keys = pq.read_table(run.path(".staging", "select", task.fp[:16], task.step, "keys", f"{task.ref.key}.parquet"))
+    boundary: Boundary = task.opts["boundary"]
+    keep = state.column("keep").to_numpy(zero_copy_only=False).copy()
+    reasons = state.column("reason").to_pylist()
+    if not boundary.everything:
+        k = keys.column("key").to_numpy()
+        ok = k > np.uint64(boundary.key)
+        if boundary.doc is not None:
+            tie = np.flatnonzero(k == np.uint64(boundary.key))
+            if len(tie):
+                ids = keys.column("doc_id").take(pa.array(tie)).to_pylist()
+                ok[tie] = [d <= boundary.doc for d in ids]
+        pos = keys.column("pos").to_numpy()
+        for p in pos[~ok].tolist():
+            keep[p] = False
+            reasons[p] = task.selectors[0].reject_reason
+    state = state.set_column(0, "keep", pa.array(keep)).set_column(1, "reason", pa.array(reasons, pa.string()))
+    run.write_table(state, _state_path(run, task.fp, task.step, task.ref.key))
+    return {"alive": int(keep.sum())}
+
+
+def is_quota_selector(sel: Selector) -> bool:
+    return isinstance(sel, GroupSelector) and type(sel).quotas is not GroupSelector.quotas
+
+
+def validate_steps(steps: list[Selector], budget: Budget | None) -> None:
+    from ..errors import ConfigError
+
+    for i, sel in enumerate(steps):
+        last = i == len(steps) - 1
+        if (isinstance(sel, Ranker) or is_quota_selector(sel)) and not last:
+            raise ConfigError(f"select[{i}] ({sel.registry_name}) ranks rows under the budget and must be the last step")
+        if not isinstance(sel, (RowFilter, GroupSelector, Ranker)):
+            raise ConfigError(f"select[{i}]: {type(sel).__name__} is not a RowFilter, GroupSelector or Ranker")
+    consumes = bool(steps) and (isinstance(steps[-1], Ranker) or is_quota_selector(steps[-1]))
+    if budget is not None and not consumes:
+        raise ConfigError("a budget needs a ranking selector as the last select step "
+                          "(top_k, random, dsir_resample, cluster_balanced, ...)")
+    if consumes and budget is None:
+        raise ConfigError(f"select step {steps[-1].registry_name!r} needs a budget "
+                          "(documents, tokens, fraction or flops)")

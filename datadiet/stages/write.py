@@ -1,0 +1,231 @@
+"""Write stage: selected rows → data/, rejected rows → rejected/ (with ``reason``).
+
+Output files are laid out over the *global* sequence of rows (shards in input order, rows
+in file order), cut every ``target_file_bytes`` of text, so the files and their bytes do
+not depend on how the input was sharded or how many workers ran. One task per output
+file reads the shards that file spans; every file is written under ``.staging`` and
+renamed into place when the whole stage has succeeded.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ..pipeline.rundir import RunDir, read_metadata
+from ..readers.base import Shard
+from ..readers.source import Source
+from ..registry import get
+from .ingest import QUARANTINE_SCHEMA, Ingest
+from .score import ScorerSpec, ingest_paths
+from .select import ShardRef, _state_path
+
+
+@dataclass
+class SummaryTask:
+    ref: ShardRef
+    fp: str
+    step: str | None
+    extra: dict
+
+
+def shard_summary(task: SummaryTask) -> dict:
+    """Counts for the manifest and byte totals for the layout, from the final state."""
+    run = RunDir(task.ref.root)
+    narrow = pq.read_table(ingest_paths(run, task.ref.ingest_fp, task.ref.key)[0])
+    keep = _final_keep(run, task.fp, task.step, task.ref.key, narrow.num_rows)
+    state = _final_state(run, task.fp, task.step, task.ref.key)
+    tokens = narrow.column("n_tokens").to_numpy()
+    nbytes = narrow.column("n_bytes").to_numpy()
+    sources = np.asarray(narrow.column("source").to_pylist(), dtype=object)
+    out = {
+        "selected_rows": int(keep.sum()), "rejected_rows": int((~keep).sum()),
+        "selected_tokens": int(tokens[keep].sum()), "rejected_tokens": int(tokens[~keep].sum()),
+        "selected_bytes": int(nbytes[keep].sum()), "rejected_bytes": int(nbytes[~keep].sum()),
+        "by_source": {}, "reasons": {},
+    }
+    for src in sorted(set(sources.tolist())):
+        m = sources == src
+        out["by_source"][src] = {"selected": int((keep & m).sum()), "rejected": int((~keep & m).sum()),
+                                 "selected_tokens": int(tokens[keep & m].sum())}
+    if state is not None:
+        reasons = state.column("reason").to_pylist()
+        for r in (reasons[i] for i in np.flatnonzero(~keep).tolist()):
+            out["reasons"][r] = out["reasons"].get(r, 0) + 1
+    return out
+
+
+def _final_state(run: RunDir, fp: str, step: str | None, key: str) -> pa.Table | None:
+    return None if step is None else pq.read_table(_state_path(run, fp, step, key))
+
+
+def _final_keep(run, fp, step, key, n) -> np.ndarray:
+    state = _final_state(run, fp, step, key)
+    return np.ones(n, dtype=bool) if state is None else state.column("keep").to_numpy(zero_copy_only=False)
+
+
+@dataclass
+class FileTask:
+    kind: str  # "data" or "rejected"
+    index: int
+    lo: int  # global byte offsets [lo, hi) of this file's rows
+    hi: int
+    refs: list[ShardRef]
+    shards: list[Shard]
+    starts: list[int]  # global offset of each listed shard's first row of this kind
+    source: Source
+    schema: pa.Schema
+    select_fp: str
+    step: str | None
+    extra: dict
+    staged: str
+    score_specs: list[ScorerSpec] = field(default_factory=list)
+    include_scores: bool = False
+    stats_specs: list[ScorerSpec] = field(default_factory=list)
+
+
+def plan_files(summaries: list[dict], kind: str, target_bytes: int) -> list[tuple[int, int, list[int], list[int]]]:
+    """(lo, hi, shard indices, their start offsets) for each output file of ``kind``."""
+    sizes = [s[f"{'selected' if kind == 'data' else 'rejected'}_bytes"] for s in summaries]
+    rows = [s[f"{'selected' if kind == 'data' else 'rejected'}_rows"] for s in summaries]
+    starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    total = int(starts[-1])
+    n_files = max(1, -(-total // target_bytes)) if total else (1 if kind == "data" else 0)
+    plans = []
+    for k in range(n_files):
+        lo, hi = k * target_bytes, (k + 1) * target_bytes if k < n_files - 1 else max(total, 1) + 1
+        idx = [i for i in range(len(sizes)) if rows[i] and starts[i] < hi and
+               (starts[i] + sizes[i] > lo or (sizes[i] == 0 and starts[i] >= lo))]
+        plans.append((lo, hi, idx, [int(starts[i]) for i in idx]))
+    return plans
+
+
+def write_file(task: FileTask) -> dict:
+    """Writes one staged output file; returns its row count and selection statistics."""
+    run = RunDir(task.refs[0].root if task.refs else task.staged)
+    staged = Path(task.staged)
+    if staged.exists():
+        return {"rows": pq.read_metadata(staged).num_rows, **read_metadata(staged).get("datadiet", {})}
+    want_kept = task.kind == "data"
+    tables, stats = [], {}
+    for ref, shard, start in zip(task.refs, task.shards, task.starts):
+        narrow = pq.read_table(ingest_paths(run, ref.ingest_fp, ref.key)[0])
+        state = _final_state(run, task.select_fp, task.step, ref.key)
+        keep = _final_keep(run, task.select_fp, task.step, ref.key, narrow.num_rows)
+        pos = np.flatnonzero(keep if want_kept else ~keep)
+        nbytes = narrow.column("n_bytes").to_numpy()[pos]
+        offsets = start + np.concatenate([[0], np.cumsum(nbytes)[:-1]]) if len(pos) else np.zeros(0, np.int64)
+        pos = pos[(offsets >= task.lo) & (offsets < task.hi)]
+        if not len(pos):
+            continue
+        extra_cols = _extra_columns(task, ref, narrow, state, pos)
+        tables.append(_read_rows(task, shard, narrow.column("row").to_numpy()[pos], extra_cols, stats))
+    table = pa.concat_tables(tables) if tables else _empty(task)
+    summary = {"stats": {k: {n: v.tolist() for n, v in d.items()} for k, d in stats.items()}}
+    if table.num_rows or task.kind == "data":
+        run.write_table(table, staged, metadata={"datadiet": summary})
+    return {"rows": table.num_rows, **summary}
+
+
+def _out_schema(task: FileTask) -> pa.Schema:
+    fields = list(task.schema)
+    if task.kind == "rejected" or task.include_scores:
+        fields.append(pa.field("doc_id", pa.string()))
+    if task.kind == "rejected":
+        fields.append(pa.field("reason", pa.string()))
+        fields += [pa.field(k, t) for k, t in task.extra.items()]
+    if task.include_scores:
+        for spec in task.score_specs:
+            fields += [pa.field(c, t) for c, t in spec.columns().items()]
+    return pa.schema(fields)
+
+
+def _empty(task: FileTask) -> pa.Table:
+    return _out_schema(task).empty_table()
+
+
+def _extra_columns(task: FileTask, ref: ShardRef, narrow: pa.Table, state, pos: np.ndarray) -> dict:
+    idx = pa.array(pos)
+    cols = {}
+    if task.kind == "rejected" or task.include_scores:
+        cols["doc_id"] = narrow.column("doc_id").take(idx)
+    if task.kind == "rejected":
+        for name in ["reason"] + list(task.extra):
+            cols[name] = state.column(name).take(idx) if state is not None and name in state.column_names \
+                else pa.nulls(len(pos), pa.string())
+    if task.include_scores:
+        score_cols = [c for spec in task.score_specs for c in spec.columns()]
+        scores = ref.narrow(score_cols)
+        for c in score_cols:
+            cols[c] = scores.column(c).take(idx)
+    return cols
+
+
+def _read_rows(task: FileTask, shard: Shard, rows: np.ndarray, extra: dict, stats: dict) -> pa.Table:
+    """The wanted file rows (ascending) of one shard with every original column."""
+    reader = get("reader", shard.reader)()
+    pieces = []
+    lo, hi = int(rows[0]), int(rows[-1])
+    for item in reader.read(shard, task.source.batch_size, schema=task.schema):
+        if item.batch is None or item.rows[-1] < lo or item.rows[0] > hi:
+            continue
+        mask = np.isin(item.rows, rows, assume_unique=True)
+        if mask.any():
+            pieces.append(pa.Table.from_batches([item.batch]).filter(pa.array(mask)))
+    table = pa.concat_tables(pieces) if pieces else task.schema.empty_table()
+    if table.num_rows != len(rows):
+        raise OSError(f"{shard.label} changed since it was scored: expected {len(rows)} rows, read {table.num_rows}")
+    if task.stats_specs:
+        _selection_stats(task, table, extra.get("doc_id"), stats)
+    for name, column in extra.items():
+        table = table.append_column(name, column)
+    return table.cast(_out_schema(task))
+
+
+def _selection_stats(task: FileTask, table: pa.Table, doc_id, stats: dict) -> None:
+    ingest = Ingest(task.source)
+    batch = table.combine_chunks().to_batches()
+    for b in batch:
+        text = ingest._text(b)
+        view = pa.RecordBatch.from_pydict({"doc_id": doc_id if doc_id is not None else pa.nulls(len(text), pa.string()),
+                                           "text": text, "n_tokens": ingest.count_tokens(text)})
+        for spec in task.stats_specs:
+            got = spec.ready().selection_stats(view)
+            if got:
+                acc = stats.setdefault(spec.name, {})
+                for k, v in got.items():
+                    acc[k] = acc[k] + np.asarray(v) if k in acc else np.asarray(v)
+
+
+def publish(run: RunDir, staged: dict[str, list[Path]]) -> dict[str, list[str]]:
+    """Replace data/ and rejected/ with the staged files, numbered consecutively."""
+    out = {}
+    for kind, files in staged.items():
+        folder = run.path(kind)
+        folder.mkdir(parents=True, exist_ok=True)
+        for old in folder.glob("*.parquet"):
+            old.unlink()
+        names = []
+        for i, path in enumerate(p for p in files if p.exists()):
+            target = run.path(kind, f"part-{i:05d}.parquet")
+            os.replace(path, target)
+            names.append(str(target))
+        out[kind] = names
+    return out
+
+
+def publish_quarantine(run: RunDir, ingest_fp: str, shard_keys: list[str]) -> tuple[list[str], int]:
+    folder = run.path("quarantine")
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("*.parquet"):
+        old.unlink()
+    parts = [pq.read_table(q) for key in shard_keys if (q := ingest_paths(run, ingest_fp, key)[1]).exists()]
+    if not parts:
+        return [], 0
+    table = pa.concat_tables(parts).cast(QUARANTINE_SCHEMA)
+    return [str(run.write_table(table, folder / "part-00000.parquet"))], table.num_rows
