@@ -86,7 +86,7 @@ class DaskExecutor(Executor):
         self._cluster = None
         if address:
             try:
-                self.client = Client(address, timeout="30s")
+                self.client = Client(address, timeout="10s")
             except OSError as exc:
                 raise ConfigError(f"cannot reach the Dask scheduler at {address!r}: {exc}") from None
             self.n_workers = max(1, len(self.client.scheduler_info().get("workers", {})))

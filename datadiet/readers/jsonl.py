@@ -94,7 +94,7 @@ class JsonlReader(Reader):
         lines = block.split(b"\n")
         if lines and lines[-1] == b"":
             lines.pop()
-        if all(line.strip() for line in lines):
+        if all(line.strip() for line in lines) and _valid_utf8(block):
             try:
                 opts = pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore") \
                     if schema is not None and len(schema) else None
@@ -148,6 +148,15 @@ class JsonlReader(Reader):
                 for batch in part.to_batches():
                     yield ReadItem(batch=batch, rows=rows[start:start + batch.num_rows])
                     start += batch.num_rows
+
+
+def _valid_utf8(block: bytes) -> bool:
+    """pyarrow's JSON parser does not check UTF-8, so check the block first (C speed)."""
+    try:
+        block.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _batches(table: pa.Table, first_line: int, batch_size: int) -> Iterator[ReadItem]:

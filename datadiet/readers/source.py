@@ -187,9 +187,8 @@ class Source(Component):
         for path, schema in schemas.items():
             if isinstance(schema, Exception):
                 continue
-            if len(schema) == 0 and get("reader", "jsonl").extensions and path.endswith(
-                    get("reader", "jsonl").extensions):
-                continue  # a JSONL file whose probe found no valid line: rows get quarantined
+            if len(schema) == 0:
+                continue  # e.g. a JSONL file with no valid line in its head: rows get quarantined
             missing = [c for c in self.required_columns() if c not in schema.names]
             if missing:
                 raise MissingColumnError(

@@ -30,6 +30,7 @@ class KMeansScorer(Scorer):
     ``cluster_size`` (int64: how many rows of the *fit sample* fell in that cluster, a
     proxy for its share of the corpus; a selector's quotas see the true global sizes).
     ``spherical`` (default) clusters by cosine on L2-normalised vectors; otherwise by L2.
+    ``nredo`` runs k-means that many times from different seeded starts and keeps the best.
     Assignment is per row, so it does not depend on how rows are batched.
 
     Example::
@@ -43,6 +44,7 @@ class KMeansScorer(Scorer):
         "n_clusters": Interval(int, 1, None),
         "sample_rows": Interval(int, 1, None),
         "niter": Interval(int, 1, None),
+        "nredo": Interval(int, 1, None),
     }
 
     def __init__(
@@ -53,6 +55,7 @@ class KMeansScorer(Scorer):
         niter: int = 20,
         seed: int = 0,
         spherical: bool = True,
+        nredo: int = 1,
     ):
         self.embedding_column = embedding_column
         self.n_clusters = n_clusters
@@ -60,6 +63,7 @@ class KMeansScorer(Scorer):
         self.niter = niter
         self.seed = seed
         self.spherical = spherical
+        self.nredo = nredo
 
     def required_inputs(self) -> tuple[str, ...]:
         return (self.embedding_column,)
@@ -88,6 +92,7 @@ class KMeansScorer(Scorer):
             x.shape[1],
             self.n_clusters,
             niter=self.niter,
+            nredo=self.nredo,
             seed=self.seed,
             spherical=self.spherical,
             verbose=False,

@@ -214,12 +214,9 @@ class ProxyScorer(Scorer):
                 )
         if batch_tokens is None:
             batch_tokens = CPU_BATCH_TOKENS
-        pad = self._tokenizer.pad_token_id
-        if pad is None:
-            pad = self._tokenizer.eos_token_id or 0
         self._max_length, self._stride = max_length, stride
         return TokenScorer(models, max_length=max_length, stride=stride, batch_tokens=max(batch_tokens, max_length),
-                           logits_rows=min(logits_rows, DEFAULT_LOGITS_ROWS * 8), pad_id=pad)
+                           logits_rows=min(logits_rows, DEFAULT_LOGITS_ROWS * 8), pad_id=0)
 
     # -- tokenization ----------------------------------------------------------------------
 

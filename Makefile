@@ -1,0 +1,49 @@
+# datadiet: `make demo` and `make test` set everything up on a fresh machine (Python 3.11).
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+# CPU build of torch; these machines carry its wheel, so no multi-GB CUDA download.
+TORCH  := torch==2.13.0
+BENCHES := io heuristics memory proxy dsir kmeans dedup
+
+.PHONY: install demo test test-fast bench lint run data-samples clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q "$(TORCH)"
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(BIN)/datadiet run data_samples/recipes/demo.yaml -o out/demo
+	@echo "selected rows:  out/demo/data/   (datasets.load_dataset('parquet', data_dir='out/demo/data'))"
+	@echo "manifest:       out/demo/manifest.json   (or: $(BIN)/datadiet inspect out/demo)"
+
+test: install
+	$(BIN)/python -m pytest -q
+
+test-fast: install
+	$(BIN)/python -m pytest -q -m "not slow"
+
+bench: install
+	-$(BIN)/python -m pip install -q -e ".[bench]"
+	@for b in $(BENCHES); do echo "== bench/$$b.py"; $(BIN)/python -m bench.$$b || exit 1; done
+
+lint: install
+	$(BIN)/ruff check datadiet tests bench data_samples
+
+# make run RECIPE=recipe.yaml [INPUT=path/glob/url] [OUT=dir] [SCHEDULER=synchronous|local|tcp://host:port] [WORKERS=n]
+run: install
+	@test -n "$(RECIPE)" || (echo "usage: make run RECIPE=recipe.yaml [INPUT=...] [OUT=...] [SCHEDULER=...]"; exit 2)
+	$(BIN)/datadiet run $(RECIPE) $(if $(INPUT),--input "$(INPUT)") $(if $(OUT),-o "$(OUT)") \
+		$(if $(SCHEDULER),--scheduler "$(SCHEDULER)") $(if $(WORKERS),--workers $(WORKERS))
+
+data-samples: install
+	$(BIN)/python data_samples/build.py
+
+clean:
+	rm -rf out .pytest_cache
