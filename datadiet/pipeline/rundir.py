@@ -53,8 +53,8 @@ class RunDir:
         os.replace(tmp, target)
         return target
 
-    def writer(self, target: Path, schema: pa.Schema) -> AtomicParquetWriter:
-        return AtomicParquetWriter(self, target, schema)
+    def writer(self, target: Path, schema: pa.Schema, row_group_size: int = 4096) -> AtomicParquetWriter:
+        return AtomicParquetWriter(self, target, schema, row_group_size)
 
     def write_json(self, obj, target: Path) -> Path:
         target = self.path(target)

@@ -105,31 +105,70 @@ def plan_files(summaries: list[dict], kind: str, target_bytes: int) -> list[tupl
     return plans
 
 
+ROW_GROUP_ROWS = 2048
+
+
+class _RowGroups:
+    """Streams rows into a Parquet writer in row groups of exactly ``ROW_GROUP_ROWS`` rows,
+    so the bytes written do not depend on how the rows arrived (shards, batches)."""
+
+    def __init__(self, writer):
+        self.writer = writer
+        self.pending: list[pa.Table] = []
+        self.count = 0
+        self.rows = 0
+
+    def add(self, table: pa.Table) -> None:
+        self.pending.append(table)
+        self.count += table.num_rows
+        self.rows += table.num_rows
+        while self.count >= ROW_GROUP_ROWS:
+            merged = pa.concat_tables(self.pending)
+            self.writer.write(merged.slice(0, ROW_GROUP_ROWS))
+            rest = merged.slice(ROW_GROUP_ROWS)
+            self.pending, self.count = ([rest] if rest.num_rows else []), rest.num_rows
+
+    def flush(self) -> None:
+        if self.count:
+            self.writer.write(pa.concat_tables(self.pending))
+        self.pending, self.count = [], 0
+
+
 def write_file(task: FileTask) -> dict:
-    """Writes one staged output file; returns its row count and selection statistics."""
-    run = RunDir(task.refs[0].root if task.refs else task.staged)
+    """Writes one staged output file, streaming shard by shard; returns its row count and
+    selection statistics."""
+    run = RunDir(task.refs[0].root if task.refs else Path(task.staged).parents[4])
     staged = Path(task.staged)
     if staged.exists():
         return {"rows": pq.read_metadata(staged).num_rows, **read_metadata(staged).get("datadiet", {})}
     want_kept = task.kind == "data"
-    tables, stats = [], {}
-    for ref, shard, start in zip(task.refs, task.shards, task.starts):
-        narrow = pq.read_table(ingest_paths(run, ref.ingest_fp, ref.key)[0])
-        state = _final_state(run, task.select_fp, task.step, ref.key)
-        keep = _final_keep(run, task.select_fp, task.step, ref.key, narrow.num_rows)
-        pos = np.flatnonzero(keep if want_kept else ~keep)
-        nbytes = narrow.column("n_bytes").to_numpy()[pos]
-        offsets = start + np.concatenate([[0], np.cumsum(nbytes)[:-1]]) if len(pos) else np.zeros(0, np.int64)
-        pos = pos[(offsets >= task.lo) & (offsets < task.hi)]
-        if not len(pos):
-            continue
-        extra_cols = _extra_columns(task, ref, narrow, state, pos)
-        tables.append(_read_rows(task, shard, narrow.column("row").to_numpy()[pos], extra_cols, stats))
-    table = pa.concat_tables(tables) if tables else _empty(task)
+    stats: dict = {}
+    writer = run.writer(staged, _out_schema(task), row_group_size=ROW_GROUP_ROWS)
+    groups = _RowGroups(writer)
+    try:
+        for ref, shard, start in zip(task.refs, task.shards, task.starts):
+            narrow = pq.read_table(ingest_paths(run, ref.ingest_fp, ref.key)[0], columns=["row", "n_bytes", "doc_id"])
+            state = _final_state(run, task.select_fp, task.step, ref.key)
+            keep = _final_keep(run, task.select_fp, task.step, ref.key, narrow.num_rows)
+            pos = np.flatnonzero(keep if want_kept else ~keep)
+            nbytes = narrow.column("n_bytes").to_numpy()[pos]
+            offsets = start + np.concatenate([[0], np.cumsum(nbytes)[:-1]]) if len(pos) else np.zeros(0, np.int64)
+            pos = pos[(offsets >= task.lo) & (offsets < task.hi)]
+            if not len(pos):
+                continue
+            extra_cols = _extra_columns(task, ref, narrow, state, pos)
+            for piece in _read_rows(task, shard, narrow.column("row").to_numpy()[pos], extra_cols, stats):
+                groups.add(piece)
+        groups.flush()
+    except BaseException:
+        writer.abort()
+        raise
     summary = {"stats": {k: {n: v.tolist() for n, v in d.items()} for k, d in stats.items()}}
-    if table.num_rows or task.kind == "data":
-        run.write_table(table, staged, metadata={"datadiet": summary})
-    return {"rows": table.num_rows, **summary}
+    if groups.rows or task.kind == "data":
+        writer.close(metadata={"datadiet": summary})
+    else:
+        writer.abort()
+    return {"rows": groups.rows, **summary}
 
 
 def _out_schema(task: FileTask) -> pa.Schema:
@@ -143,10 +182,6 @@ def _out_schema(task: FileTask) -> pa.Schema:
         for spec in task.score_specs:
             fields += [pa.field(c, t) for c, t in spec.columns().items()]
     return pa.schema(fields)
-
-
-def _empty(task: FileTask) -> pa.Table:
-    return _out_schema(task).empty_table()
 
 
 def _extra_columns(task: FileTask, ref: ShardRef, narrow: pa.Table, state, pos: np.ndarray) -> dict:
@@ -166,25 +201,29 @@ def _extra_columns(task: FileTask, ref: ShardRef, narrow: pa.Table, state, pos: 
     return cols
 
 
-def _read_rows(task: FileTask, shard: Shard, rows: np.ndarray, extra: dict, stats: dict) -> pa.Table:
-    """The wanted file rows (ascending) of one shard with every original column."""
+def _read_rows(task: FileTask, shard: Shard, rows: np.ndarray, extra: dict, stats: dict):
+    """Yields the wanted file rows (ascending) of one shard, every original column plus
+    ``extra`` (row-aligned with ``rows``), batch by batch."""
     reader = get("reader", shard.reader)()
-    pieces = []
     lo, hi = int(rows[0]), int(rows[-1])
+    done = 0
+    schema = _out_schema(task)
     for item in reader.read(shard, task.source.batch_size, schema=task.schema):
         if item.batch is None or item.rows[-1] < lo or item.rows[0] > hi:
             continue
         mask = np.isin(item.rows, rows, assume_unique=True)
-        if mask.any():
-            pieces.append(pa.Table.from_batches([item.batch]).filter(pa.array(mask)))
-    table = pa.concat_tables(pieces) if pieces else task.schema.empty_table()
-    if table.num_rows != len(rows):
-        raise OSError(f"{shard.label} changed since it was scored: expected {len(rows)} rows, read {table.num_rows}")
-    if task.stats_specs:
-        _selection_stats(task, table, extra.get("doc_id"), stats)
-    for name, column in extra.items():
-        table = table.append_column(name, column)
-    return table.cast(_out_schema(task))
+        n = int(mask.sum())
+        if not n:
+            continue
+        table = pa.Table.from_batches([item.batch]).filter(pa.array(mask))
+        if task.stats_specs:
+            _selection_stats(task, table, extra.get("doc_id").slice(done, n) if "doc_id" in extra else None, stats)
+        for name, column in extra.items():
+            table = table.append_column(name, column.slice(done, n))
+        done += n
+        yield table.cast(schema)
+    if done != len(rows):
+        raise OSError(f"{shard.label} changed since it was scored: expected {len(rows)} rows, read {done}")
 
 
 def _selection_stats(task: FileTask, table: pa.Table, doc_id, stats: dict) -> None:
