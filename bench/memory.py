@@ -1,0 +1,76 @@
+"""Peak RSS of a run on a 1x and a 10x corpus (same shard size, one process, the demo's
+kind of recipe: cheap scorers, quality rules, top-k under a token budget).
+
+    python -m bench.memory [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from bench.common import emit, write_mixture
+
+RUNNER = """
+import json, resource, sys, time
+import datadiet
+start = time.perf_counter()
+cfg = json.loads(sys.argv[1])
+result = datadiet.Pipeline.from_config(cfg).run()
+print(json.dumps({"maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "seconds": time.perf_counter() - start, "rows": result.manifest["counts"]["input_rows"],
+                  "selected": result.manifest["counts"]["selected_rows"]}))
+"""
+
+
+def recipe(src: Path, out: Path, scorers: list) -> dict:
+    return {
+        "source": {"paths": str(src / "*.parquet"), "id_column": "id", "source_column": "source"},
+        "scorers": scorers,
+        "select": [{"type": "threshold", "rules": {"length.words": {"min": 10}}},
+                   {"type": "top_k", "score": "compression.ratio", "keep": "high"}],
+        "budget": {"fraction": 0.5, "fraction_of": "tokens"},
+        "output": {"path": str(out), "target_file_bytes": 64 << 20},
+        "execution": {"scheduler": "synchronous", "progress": False},
+    }
+
+
+def measure(cfg: dict) -> dict:
+    proc = subprocess.run([sys.executable, "-c", RUNNER, json.dumps(cfg)], capture_output=True, text=True,
+                          check=True)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="2x instead of 10x")
+    args = parser.parse_args()
+    big = 2 if args.quick else 10
+    scorers = ["length", "compression"] + ([] if args.quick else ["charstats"])
+    work = Path(tempfile.mkdtemp(prefix="datadiet-bench-mem-"))
+    try:
+        small_info = write_mixture(work / "x1", copies=1, n_files=4)
+        big_info = write_mixture(work / f"x{big}", copies=big, n_files=4 * big)
+        small = measure(recipe(work / "x1", work / "out1", scorers))
+        large = measure(recipe(work / f"x{big}", work / f"out{big}", scorers))
+        assert small["rows"] == small_info["rows"] and large["rows"] == big_info["rows"]
+        growth = large["maxrss_mb"] / small["maxrss_mb"]
+        emit("memory",
+             figures={"corpus_multiple": big, "rows_1x": small["rows"], f"rows_{big}x": large["rows"],
+                      "peak_rss_mb_1x": round(small["maxrss_mb"], 1),
+                      f"peak_rss_mb_{big}x": round(large["maxrss_mb"], 1),
+                      "seconds_1x": round(small["seconds"], 1), f"seconds_{big}x": round(large["seconds"], 1),
+                      "text_mb_1x": round(small_info["text_bytes"] / 1e6, 1), "scorers": scorers},
+             baseline={"peak_rss_mb_1x": round(small["maxrss_mb"], 1)},
+             ratio=round(growth, 3), goal=f"peak RSS growth from 1x to {big}x corpus <= 1.2")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
