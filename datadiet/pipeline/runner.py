@@ -135,7 +135,7 @@ def _select(pipe, plan, run, executor, refs, shard_stats):
             continue
         if isinstance(s, GroupSelector):
             sizes = sel_stage.is_quota_selector(s)
-            n_buckets = max(1, min(len(refs), -(-total_rows // 1_000_000)))
+            n_buckets = _buckets(s, plan, total_rows, len(refs))
             opts = {"buckets": n_buckets, "sizes": sizes}
             tasks = [sel_stage.StepTask(ref, fp, prev, step, [s], pipe.seed, extra, opts) for ref in refs]
             parts = executor.map(sel_stage.group_partition, tasks, desc=f"{s.registry_name} partition", labels=labels)
@@ -171,6 +171,27 @@ def _select(pipe, plan, run, executor, refs, shard_stats):
             prev, i = step, i + 1
             continue
     return fp, prev, extra, budget_info
+
+
+BUCKET_BYTES = 256 << 20
+
+
+def _row_bytes(dtype) -> int:
+    """Rough in-memory bytes of one value, to size group buckets."""
+    import pyarrow as pa
+
+    if pa.types.is_fixed_size_list(dtype):
+        return dtype.list_size * max(1, dtype.value_type.bit_width // 8)
+    if pa.types.is_string(dtype) or pa.types.is_binary(dtype) or pa.types.is_list(dtype):
+        return 48
+    return max(1, getattr(dtype, "bit_width", 64) // 8)
+
+
+def _buckets(selector, plan, total_rows: int, n_shards: int) -> int:
+    """Hash buckets for a group step: about BUCKET_BYTES of spilled rows each."""
+    columns = ["doc_id", "n_tokens", "source", selector.group_by(), *selector.columns()]
+    per_row = 16 + sum(_row_bytes(plan.columns[c]) for c in dict.fromkeys(columns))
+    return max(1, min(max(n_shards, 1) * 4, -(-total_rows * per_row // BUCKET_BYTES)))
 
 
 def _write(pipe, plan, run, executor, refs, select_fp, last_step, extra, summaries):

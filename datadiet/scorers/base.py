@@ -67,6 +67,11 @@ class Scorer(Component):
     #: Scoring-view columns needed besides doc_id; e.g. ("instruction", "response").
     view_columns: ClassVar[tuple[str, ...]] = ("text",)
 
+    def __getstate__(self) -> dict:
+        """Pickle parameters and fitted state only: runtime state (attributes starting with
+        ``_``: models, indexes) is rebuilt by ``setup()`` on the worker."""
+        return {k: v for k, v in vars(self).items() if not k.startswith("_")}
+
     def output_columns(self) -> dict[str, pa.DataType]:
         """Keys score_batch returns (besides ``null_reason``) and their Arrow types."""
         raise NotImplementedError

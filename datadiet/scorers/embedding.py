@@ -36,6 +36,8 @@ def embedding_matrix(column: pa.Array | pa.ChunkedArray, name: str = "embedding"
         dim = int(dims[0]) if len(dims) else 0
         flat = column.flatten()
         rows = np.zeros((n, dim), dtype=np.float32)
+        if dim == 0:
+            return rows, valid & False
         rows[valid] = np.asarray(flat.to_numpy(zero_copy_only=False), dtype=np.float32).reshape(-1, dim)
         return rows, valid
     matrix = np.asarray(flat.to_numpy(zero_copy_only=False), dtype=np.float32).reshape(n, dim)
@@ -79,7 +81,7 @@ class EmbeddingScorer(Scorer):
 
     def __init__(
         self,
-        model: str | None = None,
+        model: str,
         max_length: int = 512,
         batch_size: int = 32,
         normalize: bool = True,

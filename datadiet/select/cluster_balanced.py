@@ -101,7 +101,7 @@ class ClusterBalanced(GroupSelector):
     ``mode="proportional"`` gives each cluster a share proportional to its size. Quotas
     are in the budget's unit (documents, or tokens: rows are taken in score order while
     the cluster's tokens stay within its quota) and sum to at most the budget. Rows are
-    ranked by ``score`` (``order="high"`` keeps the highest) with ties broken by a seeded
+    ranked by ``score`` (``keep="high"`` keeps the highest) with ties broken by a seeded
     hash of doc_id; with ``score=None`` the order is that hash alone (a random sample).
 
     Example::
@@ -115,13 +115,13 @@ class ClusterBalanced(GroupSelector):
         self,
         cluster_column: str = "kmeans.cluster",
         score: str | None = None,
-        order: Literal["high", "low"] = "high",
+        keep: Literal["high", "low"] = "high",
         mode: Literal["equal", "proportional"] = "equal",
         seed: int = 0,
     ):
         self.cluster_column = cluster_column
         self.score = score
-        self.order = order
+        self.keep = keep
         self.mode = mode
         self.seed = seed
 
@@ -157,7 +157,7 @@ class ClusterBalanced(GroupSelector):
             keys, valid = hash_strings(rows.column("doc_id"), seed=self.seed), np.ones(n, dtype=bool)
         else:
             keys, valid = float_rank_key(
-                rows.column(self.score), rows.column("doc_id"), self.seed, descending=self.order == "high"
+                rows.column(self.score), rows.column("doc_id"), self.seed, descending=self.keep == "high"
             )
         unit = getattr(quotas, "unit", "documents")
         weight = rows.column("n_tokens").to_numpy() if unit == "tokens" else np.ones(n, dtype=np.int64)

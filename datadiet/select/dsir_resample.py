@@ -13,7 +13,6 @@ from typing import ClassVar
 import numpy as np
 import pyarrow as pa
 
-from ..errors import ConfigError
 from ..hashing import hash_strings, uniform_from_hash
 from ..params import Interval
 from ..registry import register
@@ -94,7 +93,9 @@ class DSIRMixture(GroupSelector):
     _constraints = {
         "temperature": Interval(float, 0, None),
         "targets": lambda v: None
-        if v and all(isinstance(p, (int, float)) and not isinstance(p, bool) and p >= 0 for p in v.values())
+        if isinstance(v, dict)
+        and v
+        and all(isinstance(p, (int, float)) and not isinstance(p, bool) and p >= 0 for p in v.values())
         and sum(v.values()) > 0
         else "must map dsir score columns to non-negative proportions with a positive sum",
     }
@@ -102,7 +103,7 @@ class DSIRMixture(GroupSelector):
 
     def __init__(
         self,
-        targets: dict[str, float] | None = None,
+        targets: dict[str, float],
         assign_column: str = "dsir_target",
         temperature: float = 1.0,
         seed: int = 0,
@@ -111,14 +112,6 @@ class DSIRMixture(GroupSelector):
         self.assign_column = assign_column
         self.temperature = temperature
         self.seed = seed
-
-    def validate_params(self, where: str = "") -> None:
-        if self.targets is None:
-            raise ConfigError(
-                f"{where + ': ' if where else ''}The 'targets' parameter of DSIRMixture must map dsir score "
-                "columns to proportions. Got None instead."
-            )
-        super().validate_params(where)
 
     def group_by(self) -> str:
         return self.assign_column

@@ -101,6 +101,8 @@ def tiny_model_dir(tmp_path_factory, mixture) -> Path:
                                         bos_token="<|endoftext|>", unk_token="<|endoftext|>")
     tokenizer.save_pretrained(out)
     torch.manual_seed(0)
-    config = GPT2Config(vocab_size=len(tokenizer), n_positions=128, n_embd=32, n_layer=2, n_head=2)
+    eos = tokenizer.eos_token_id
+    config = GPT2Config(vocab_size=len(tokenizer), n_positions=128, n_embd=32, n_layer=2, n_head=2,
+                        bos_token_id=eos, eos_token_id=eos)
     GPT2LMHeadModel(config).save_pretrained(out, safe_serialization=True)
     return out

@@ -68,7 +68,7 @@ def test_documents_budget(mode):
 
 def test_tokens_budget_never_exceeded_and_order_low():
     table = narrow(seed=1)
-    sel = ClusterBalanced(score="quality", order="low")
+    sel = ClusterBalanced(score="quality", keep="low")
     quotas = sel.quotas(sizes(table), sizes(table, "n_tokens"), Budget(tokens=3000))
     assert sum(quotas.values()) <= 3000 and quotas.unit == "tokens"
     keep = np.asarray(sel.decide(table, quotas)["keep"])

@@ -7,9 +7,10 @@ import unicodedata
 import numpy as np
 import pyarrow as pa
 import pytest
+import xxhash
 
 from datadiet.scorers.base import InMemoryFitContext
-from datadiet.scorers.exact_hash import ExactHash, normalize_texts
+from datadiet.scorers.exact_hash import ExactHash, normalize_text
 from datadiet.scorers.kmeans import KMeansScorer
 from datadiet.select.exact_dedup import ExactDedup
 from datadiet.select.semdedup import SemDeDup, earlier_nearest
@@ -63,10 +64,15 @@ def recall_precision(dropped: set, truth: set) -> tuple[float, float]:
     return hit / max(len(truth), 1), hit / max(len(dropped), 1)
 
 
-def test_normalisation_matches_python():
-    texts = ["  Hello\u00a0 WORLD \n", "ﬁne Ｆｕｌｌ-width", "Tabs\tand\r\nlines  ", "", "ÀÉÎ õü", None]
-    got = normalize_texts(pa.array(texts)).to_pylist()
-    assert got == [py_normalize(t) if t is not None else None for t in texts]
+def test_normalisation_and_hash():
+    assert normalize_text("  Hello\u00a0 WORLD \n") == "hello world"
+    assert normalize_text("ﬁne Ｆｕｌｌ-width\u2028x\u3000y") == "fine full-width x y"
+    texts = ["  Hello\u00a0 WORLD \n", "hello world", "Hello  World!", None, ""]
+    out = ExactHash(seed=3).score_batch(make_table(texts).to_batches()[0])
+    h = out["score"].to_pylist()
+    assert h[0] == h[1] == xxhash.xxh64_intdigest(b"hello world", 3) and h[2] != h[0]
+    assert h[3] is None and out["null_reason"].to_pylist() == [None, None, None, "null text", None]
+    assert out["score"].type == pa.uint64()
 
 
 def test_exact_dedup_recall_precision():

@@ -74,7 +74,7 @@ def test_encoder_directory(tmp_path, tiny_model_dir, texts):
 
 def test_bad_model_directories(tmp_path, tiny_model_dir):
     with pytest.raises(ModelError, match="'model' parameter"):
-        EmbeddingScorer().check()
+        EmbeddingScorer(model="").check()
     missing = tmp_path / "nowhere"
     with pytest.raises(ModelError, match=str(missing)):
         EmbeddingScorer(model=str(missing)).check()
@@ -85,3 +85,14 @@ def test_bad_model_directories(tmp_path, tiny_model_dir):
         EmbeddingScorer(model=str(no_weights)).setup()
     with pytest.raises(ModelError, match="config.json"):
         EmbeddingScorer(model=str(tmp_path)).output_columns()
+
+
+def test_pickles_without_the_model(tiny_model_dir, texts):
+    import pickle
+
+    scorer = EmbeddingScorer(model=str(tiny_model_dir), max_length=32)
+    batch = make_table(texts[:4]).to_batches()[0]
+    before = scorer.score_batch(batch)["score"]
+    clone = pickle.loads(pickle.dumps(scorer))
+    assert getattr(clone, "_model", None) is None
+    assert clone.score_batch(batch)["score"].equals(before)

@@ -101,3 +101,15 @@ def test_prototypicality_keeps_least_prototypical_first():
     assert np.argsort(-keys[valid].astype(np.float64)).tolist() == [2, 0, 1]  # d, a, b
     keys, valid = Prototypicality(keep="most").key(table, seed=0)
     assert np.argsort(-keys[valid].astype(np.float64)).tolist() == [1, 0, 2]  # b, a, d
+
+
+def test_pickles_without_runtime_state():
+    import pickle
+
+    x, _ = blobs(n=200, k=3)
+    table = table_of(x)
+    scorer = KMeansScorer(n_clusters=3, sample_rows=200).fit(InMemoryFitContext(pool=table))
+    before = scorer.score_batch(table.to_batches()[0])["cluster"]
+    clone = pickle.loads(pickle.dumps(scorer))  # a faiss index is not picklable: it is rebuilt
+    assert getattr(clone, "_index", None) is None
+    assert clone.score_batch(table.to_batches()[0])["cluster"].equals(before)

@@ -99,7 +99,9 @@ def test_mixture_quotas_and_decisions():
 
 
 def test_mixture_needs_targets():
+    with pytest.raises(ConfigError, match="missing required key 'targets'"):
+        DSIRMixture.from_config({})
     with pytest.raises(ConfigError, match="targets"):
-        DSIRMixture().validate_params()
+        DSIRMixture(targets={}).validate_params()
     with pytest.raises(ConfigError, match="targets"):
         DSIRMixture(targets={"a": -1.0}).validate_params()
