@@ -98,5 +98,5 @@ class AtomicParquetWriter:
 
 
 def read_metadata(path: Path) -> dict:
-    meta = pq.read_schema(path).metadata or {}
+    meta = pq.read_metadata(path).metadata or {}
     return {k.decode(): json.loads(v) for k, v in meta.items() if not k.startswith(b"ARROW")}
