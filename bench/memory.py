@@ -1,7 +1,9 @@
-"""Peak RSS of a run on a 1x and a 10x corpus (same shard size, one process, the demo's
-kind of recipe: cheap scorers, quality rules, top-k under a token budget).
+"""Peak RSS of a run on a 1x and a 10x corpus (same shard size, one process).
 
-    python -m bench.memory [--quick]
+Recipes: ``quality`` (cheap scorers, quality rules, top-k under a token budget) and
+``dedup`` (exact dedup across the corpus, hash-partitioned, then a random sample).
+
+    python -m bench.memory [--quick] [--recipe quality|dedup]
 """
 
 from __future__ import annotations
@@ -28,13 +30,25 @@ print(json.dumps({"maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrs
 """
 
 
-def recipe(src: Path, out: Path, scorers: list) -> dict:
-    return {
-        "source": {"paths": str(src / "*.parquet"), "id_column": "id", "source_column": "source"},
-        "scorers": scorers,
+RECIPES = {
+    "quality": {
+        "scorers": ["length", "compression", "charstats"],
         "select": [{"type": "threshold", "rules": {"length.words": {"min": 10}}},
                    {"type": "top_k", "score": "compression.ratio", "keep": "high"}],
         "budget": {"fraction": 0.5, "fraction_of": "tokens"},
+    },
+    "dedup": {
+        "scorers": ["exact_hash"],
+        "select": [{"type": "exact_dedup"}, {"type": "random"}],
+        "budget": {"fraction": 0.5},
+    },
+}
+
+
+def recipe(src: Path, out: Path, kind: str) -> dict:
+    return {
+        "source": {"paths": str(src / "*.parquet"), "id_column": "id", "source_column": "source"},
+        **RECIPES[kind],
         "output": {"path": str(out), "target_file_bytes": 64 << 20},
         "execution": {"scheduler": "synchronous", "progress": False},
     }
@@ -49,23 +63,25 @@ def measure(cfg: dict) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="2x instead of 10x")
+    parser.add_argument("--recipe", choices=sorted(RECIPES), default="quality")
     args = parser.parse_args()
     big = 2 if args.quick else 10
-    scorers = ["length", "compression"] + ([] if args.quick else ["charstats"])
     work = Path(tempfile.mkdtemp(prefix="datadiet-bench-mem-"))
     try:
         small_info = write_mixture(work / "x1", copies=1, n_files=4)
         big_info = write_mixture(work / f"x{big}", copies=big, n_files=4 * big)
-        small = measure(recipe(work / "x1", work / "out1", scorers))
-        large = measure(recipe(work / f"x{big}", work / f"out{big}", scorers))
+        small = measure(recipe(work / "x1", work / "out1", args.recipe))
+        large = measure(recipe(work / f"x{big}", work / f"out{big}", args.recipe))
         assert small["rows"] == small_info["rows"] and large["rows"] == big_info["rows"]
         growth = large["maxrss_mb"] / small["maxrss_mb"]
-        emit("memory",
+        emit("memory" if args.recipe == "quality" else f"memory_{args.recipe}",
              figures={"corpus_multiple": big, "rows_1x": small["rows"], f"rows_{big}x": large["rows"],
                       "peak_rss_mb_1x": round(small["maxrss_mb"], 1),
                       f"peak_rss_mb_{big}x": round(large["maxrss_mb"], 1),
                       "seconds_1x": round(small["seconds"], 1), f"seconds_{big}x": round(large["seconds"], 1),
-                      "text_mb_1x": round(small_info["text_bytes"] / 1e6, 1), "scorers": scorers},
+                      "text_mb_1x": round(small_info["text_bytes"] / 1e6, 1),
+                      f"docs_per_s_{big}x": round(large["rows"] / large["seconds"]),
+                      "recipe": RECIPES[args.recipe]},
              baseline={"peak_rss_mb_1x": round(small["maxrss_mb"], 1)},
              ratio=round(growth, 3), goal=f"peak RSS growth from 1x to {big}x corpus <= 1.2")
     finally:

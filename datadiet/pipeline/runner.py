@@ -173,7 +173,7 @@ def _select(pipe, plan, run, executor, refs, shard_stats):
     return fp, prev, extra, budget_info
 
 
-BUCKET_BYTES = 256 << 20
+BUCKET_BYTES = 32 << 20
 
 
 def _row_bytes(dtype) -> int:
