@@ -4,6 +4,7 @@ A recipe::
 
     source:   {paths: data/*.parquet, text_column: text, id_column: id}
     target:   {paths: target/*.jsonl}          # optional, for scorers fitted on a target set
+    targets:  {prose: {paths: ...}, code: {paths: ...}}   # several named targets (scorer param target: NAME)
     scorers:  [length, {type: compression, level: 6}, {type: loss, name: ppl, model: models/proxy}]
     select:   [{type: threshold, rules: {...}}, {type: top_k, score: compression, keep: high}]
     budget:   {tokens: 2000000}
@@ -27,7 +28,7 @@ from .registry import get
 from .select.base import Budget
 from .stages.score import ScorerSpec
 
-TOP_LEVEL = {"source", "target", "scorers", "select", "budget", "output", "execution", "seed"}
+TOP_LEVEL = {"source", "target", "targets", "scorers", "select", "budget", "output", "execution", "seed"}
 OUTPUT_KEYS = {"path", "target_file_bytes", "include_scores"}
 EXECUTION_KEYS = {"scheduler", "workers", "progress"}
 
@@ -83,8 +84,11 @@ def pipeline_kwargs(config: dict, overrides: dict | None = None) -> dict:
     if "input" in overrides:
         source_cfg["paths"] = overrides["input"]
     source = Source.from_config(source_cfg, where="source")
-    target = Source.from_config(dict(_mapping(config["target"], "target")), where="target") \
-        if config.get("target") else None
+    target = {}
+    if config.get("target"):
+        target["default"] = Source.from_config(dict(_mapping(config["target"], "target")), where="target")
+    for name, cfg in _mapping(config.get("targets"), "targets").items():
+        target[str(name)] = Source.from_config(dict(_mapping(cfg, f"targets.{name}")), where=f"targets.{name}")
     scorers_cfg = config.get("scorers") or []
     if not isinstance(scorers_cfg, list):
         raise ConfigError(f"scorers: expected a list. Got {scorers_cfg!r} instead.")
@@ -138,8 +142,11 @@ def pipeline_config(pipe) -> dict:
         "execution": {"scheduler": pipe.scheduler, "workers": pipe.workers},
         "seed": pipe.seed,
     }
-    if pipe.target is not None:
-        config["target"] = pipe.target.non_default_params()
+    for name, target in pipe.targets.items():
+        if name == "default":
+            config["target"] = target.non_default_params()
+        else:
+            config.setdefault("targets", {})[name] = target.non_default_params()
     if pipe.budget is not None:
         config["budget"] = pipe.budget.non_default_params()
     return config

@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 
-from ..errors import ConfigError
 from ..hashing import hash_strings
 from ..readers.base import Shard
 from ..readers.source import Source
+from ..scorers.base import pick_target
 from ..stages.ingest import Ingest
 from ..stages.select import ShardRef
 
@@ -50,20 +50,19 @@ class PipelineFitContext:
     included); ``sample(n, columns=[...])`` returns doc_id, n_tokens and those score
     columns only, read from sidecars without touching the text."""
 
-    def __init__(self, executor, refs, shards, source, schema, target: Source | None, seed: int):
+    def __init__(self, executor, refs, shards, source, schema, targets: dict[str, Source], seed: int):
         self.executor = executor
         self.refs = refs
         self.shards = shards
         self.source = source
         self.schema = schema
-        self.target_source = target
+        self.targets = targets
         self.seed = seed
 
-    def target(self) -> Iterator[pa.RecordBatch]:
-        if self.target_source is None:
-            raise ConfigError("a scorer needs a target set: add 'target: {paths: ...}' to the recipe")
-        ingest = Ingest(self.target_source)
-        for shard in self.target_source.shards():
+    def target(self, name: str | None = None) -> Iterator[pa.RecordBatch]:
+        source = pick_target(self.targets, name)
+        ingest = Ingest(source)
+        for shard in source.shards():
             for view, _ in ingest.views(shard):
                 yield view
 

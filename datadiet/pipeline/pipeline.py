@@ -98,7 +98,7 @@ class Pipeline:
         select: list[Selector] | None = None,
         budget: Budget | None = None,
         output: str | Path = "out",
-        target: Source | None = None,
+        target: Source | dict[str, Source] | None = None,
         seed: int = 0,
         scheduler: str = "local",
         workers: int | None = None,
@@ -112,7 +112,7 @@ class Pipeline:
         self.steps = list(select or [])
         self.budget = budget
         self.output = Path(output)
-        self.target = target
+        self.targets = target if isinstance(target, dict) else ({"default": target} if target is not None else {})
         self.seed = seed
         self.scheduler = scheduler
         self.workers = workers
@@ -146,8 +146,8 @@ class Pipeline:
     def validate(self) -> Plan:
         """Check the whole configuration and the inputs' columns before any compute."""
         self.source.validate_params("source")
-        if self.target is not None:
-            self.target.validate_params("target")
+        for name, target in self.targets.items():
+            target.validate_params(f"targets.{name}")
         if self.budget is not None:
             self.budget.validate_params("budget")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):

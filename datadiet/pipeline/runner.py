@@ -86,7 +86,7 @@ def _refs(pipe, plan, run):
 def _fit(pipe, plan, run, executor, spec, refs) -> str:
     """Fits a scorer once; its state is kept under fits/ and reused by fingerprint."""
     deps = sorted((c, plan.producers[c].fingerprint) for c in spec.scorer.required_inputs())
-    target_fp = pipe.target.to_config() if pipe.target is not None else None
+    target_fp = {name: t.to_config() for name, t in sorted(pipe.targets.items())}
     fit_fp = component_fingerprint(spec.scorer, plan.ingest_fp, [s.key for s in plan.shards], pipe.seed,
                                    target_fp, deps, "fit")
     state_dir = run.path("fits", spec.name, fit_fp[:16])
@@ -96,7 +96,7 @@ def _fit(pipe, plan, run, executor, spec, refs) -> str:
         if not refs:
             refs = _refs(pipe, plan, run)
         light = pipe.source.__class__(**pipe.source.get_params())
-        context = PipelineFitContext(executor, refs, plan.shards, light, plan.schema, pipe.target, pipe.seed)
+        context = PipelineFitContext(executor, refs, plan.shards, light, plan.schema, pipe.targets, pipe.seed)
         spec.scorer.fit(context)
         spec.scorer.save_state(state_dir)
     return fit_fp

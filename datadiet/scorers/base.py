@@ -48,8 +48,9 @@ class FitContext(Protocol):
 
     seed: int
 
-    def target(self) -> Iterator[pa.RecordBatch]:
-        """Scoring-view batches of the recipe's target set (ConfigError when none is set)."""
+    def target(self, name: str | None = None) -> Iterator[pa.RecordBatch]:
+        """Scoring-view batches of the recipe's target set ``name`` (the only or the
+        ``default`` one when None); ConfigError when there is no such target."""
 
     def sample(self, n_rows: int, columns: list[str] | None = None) -> pa.Table:
         """A deterministic sample of up to ``n_rows`` pool rows (scoring view plus the
@@ -142,6 +143,22 @@ class Scorer(Component):
         return self
 
 
+def pick_target(targets: dict, name: str | None):
+    """The target called ``name``, or the only/``default`` one when ``name`` is None."""
+    from ..errors import ConfigError
+
+    if name is None:
+        if len(targets) == 1:
+            return next(iter(targets.values()))
+        if "default" in targets:
+            return targets["default"]
+    elif name in targets:
+        return targets[name]
+    known = ", ".join(sorted(targets)) or "none"
+    raise ConfigError(f"this scorer needs target set {name or '(default)'!r}; the recipe's targets: {known} "
+                      "(add 'target: {paths: ...}' or 'targets: {NAME: {paths: ...}}')")
+
+
 class InMemoryFitContext:
     """A FitContext over in-memory tables, for tests and notebook use.
 
@@ -151,17 +168,14 @@ class InMemoryFitContext:
         scorer.fit(ctx)
     """
 
-    def __init__(self, pool: pa.Table | None = None, target: pa.Table | None = None, seed: int = 0):
+    def __init__(self, pool: pa.Table | None = None, target: pa.Table | dict[str, pa.Table] | None = None,
+                 seed: int = 0):
         self.pool = pool
-        self.target_table = target
+        self.targets = target if isinstance(target, dict) else ({"default": target} if target is not None else {})
         self.seed = seed
 
-    def target(self) -> Iterator[pa.RecordBatch]:
-        from ..errors import ConfigError
-
-        if self.target_table is None:
-            raise ConfigError("this scorer needs a target set, and none was given")
-        yield from self.target_table.to_batches()
+    def target(self, name: str | None = None) -> Iterator[pa.RecordBatch]:
+        yield from pick_target(self.targets, name).to_batches()
 
     def sample(self, n_rows: int, columns: list[str] | None = None) -> pa.Table:
         from ..hashing import hash_strings

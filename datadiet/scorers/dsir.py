@@ -268,6 +268,7 @@ class DSIRScorer(Scorer):
         smoothing: float = 1.0,
         backend: Literal["fast", "sklearn"] = "fast",
         hash_seed: int = 0,
+        target: str | None = None,
     ):
         self.ngram_order = ngram_order
         self.num_buckets = num_buckets
@@ -276,6 +277,7 @@ class DSIRScorer(Scorer):
         self.smoothing = smoothing
         self.backend = backend
         self.hash_seed = hash_seed
+        self.target = target
 
     def validate_params(self, where: str = "") -> None:
         if isinstance(self.num_buckets, int) and not isinstance(self.num_buckets, bool) and self.num_buckets <= 0:
@@ -301,7 +303,7 @@ class DSIRScorer(Scorer):
 
     def fit(self, context: FitContext) -> DSIRScorer:
         self.validate_params()
-        target = self._bucket_counts(context.target())
+        target = self._bucket_counts(context.target(self.target))
         if target.sum() == 0:
             raise ConfigError("dsir: empty target set (the target rows have no n-grams to fit on)")
         raw_table = context.sample(self.raw_sample_rows)
