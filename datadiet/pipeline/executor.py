@@ -26,7 +26,8 @@ class Executor:
     def __init__(self, progress: bool = True):
         self.progress = progress
 
-    def map(self, fn: Callable, items: Sequence, desc: str, labels: Sequence[str] | None = None) -> list:
+    def map(self, fn: Callable, items: Sequence, desc: str, labels: Sequence[str] | None = None,
+            resources: dict | None = None) -> list:
         raise NotImplementedError
 
     def close(self) -> None:
@@ -47,7 +48,7 @@ class SynchronousExecutor(Executor):
         SynchronousExecutor().map(len, [[1], [2, 3]], desc="len")  # [1, 2]
     """
 
-    def map(self, fn, items, desc, labels=None):
+    def map(self, fn, items, desc, labels=None, resources=None):
         out = []
         with _progress(len(items), desc, self.progress) as bar:
             for i, item in enumerate(items):
@@ -92,20 +93,29 @@ class DaskExecutor(Executor):
             self.n_workers = max(1, len(self.client.scheduler_info().get("workers", {})))
         else:
             self.n_workers = n_workers or os.cpu_count() or 1
+            gpus = local_gpu_count()
             self._cluster = LocalCluster(
                 n_workers=self.n_workers, threads_per_worker=1, processes=True,
-                dashboard_address=None, silence_logs=40,
+                dashboard_address=None, silence_logs=40, resources={"GPU": 1} if gpus else None,
             )
             self.client = Client(self._cluster)
 
-    def map(self, fn, items, desc, labels=None):
+    def offers(self, resources: dict | None) -> bool:
+        """Whether some worker has these resources (tasks asking for absent ones would wait forever)."""
+        if not resources:
+            return False
+        workers = self.client.scheduler_info().get("workers", {}).values()
+        return any(all(w.get("resources", {}).get(k, 0) >= v for k, v in resources.items()) for w in workers)
+
+    def map(self, fn, items, desc, labels=None, resources=None):
         from dask.base import tokenize
         from dask.distributed import as_completed
 
         if not items:
             return []
         keys = [f"{desc}-{i}-{tokenize(fn, item)}" for i, item in enumerate(items)]
-        futures = self.client.map(fn, items, key=keys, pure=False, retries=0)
+        extra = {"resources": resources} if self.offers(resources) else {}
+        futures = self.client.map(fn, items, key=keys, pure=False, retries=0, **extra)
         index = {f.key: i for i, f in enumerate(futures)}
         results: list = [None] * len(items)
         try:
@@ -126,6 +136,16 @@ class DaskExecutor(Executor):
         self.client.close()
         if self._cluster is not None:
             self._cluster.close()
+
+
+def local_gpu_count() -> int:
+    """NVIDIA GPUs visible to this machine's driver, without importing torch."""
+    import glob
+
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        return len([d for d in visible.split(",") if d.strip() and d.strip() != "-1"])
+    return len(glob.glob("/proc/driver/nvidia/gpus/*"))
 
 
 def make_executor(scheduler: str = "local", workers: int | None = None, progress: bool = True) -> Executor:

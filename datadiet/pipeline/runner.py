@@ -39,8 +39,12 @@ def execute(pipe, plan, executor, plan_seconds: float):
         timings["fit"] += time.perf_counter() - t0
         t0 = time.perf_counter()
         tasks = pipe.score_tasks(plan, run, specs)
+        resources: dict = {}
+        for spec in specs:
+            for k, v in spec.scorer.resources().items():
+                resources[k] = max(resources.get(k, 0), v)
         results = executor.map(run_score_task, tasks, desc=f"score{'' if r == 0 else f' (round {r + 1})'}",
-                               labels=[t.shard.label for t in tasks])
+                               labels=[t.shard.label for t in tasks], resources=resources or None)
         shard_stats = results if r == 0 else [_merge_stats(a, b) for a, b in zip(shard_stats, results)]
         timings["score"] += time.perf_counter() - t0
         refs = _refs(pipe, plan, run)

@@ -90,6 +90,11 @@ class Scorer(Component):
     def score_batch(self, batch: pa.RecordBatch) -> dict[str, pa.Array]:
         raise NotImplementedError
 
+    def resources(self) -> dict[str, float]:
+        """Dask resources a task running this scorer needs, e.g. ``{"GPU": 1}`` for a model
+        on CUDA; used only when some worker offers them (otherwise the CPU is used)."""
+        return {}
+
     def flops_per_token(self) -> float:
         """Estimated cost, for planners and cascades. Cheap text scorers are ~100."""
         return 100.0

@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import datadiet
-from tests.conftest import ROOT, base_recipe, read_dir, write_recipe
+from tests.conftest import ROOT, base_recipe, read_dir
 
 
 def _ids(tables, column="id"):
