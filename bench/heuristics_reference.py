@@ -21,9 +21,7 @@ def compression(text: str, level: int = 6) -> dict | None:
     raw = text.encode("utf-8")
     if not raw:
         return None
-    compressor = zlib.compressobj(level, zlib.DEFLATED, -15)
-    size = len(compressor.compress(raw)) + len(compressor.flush(zlib.Z_FULL_FLUSH))
-    return {"ratio": size / len(raw)}
+    return {"ratio": len(zlib.compress(raw, level)) / len(raw)}
 
 
 def charstats(text: str) -> dict | None:

@@ -3,9 +3,14 @@
 Definitions shared by every heuristic scorer:
 
 - *whitespace* is exactly the set of characters for which Python's ``str.isspace()`` is true
-  (:data:`WHITESPACE`); Arrow's ``utf8_split_whitespace``/``utf8_trim`` use the same set;
+  (:data:`WHITESPACE`);
 - a *word* is a maximal run of non-whitespace characters (``str.split()`` with no argument);
 - lengths are counted in Unicode code points unless a name says bytes.
+
+The scorers work on the UTF-8 bytes of a whole batch at once (numpy over the Arrow data
+buffer), a slice of rows at a time so the working set stays in cache. Texts are validated
+as UTF-8 first, so byte-level rules (e.g. "a byte >= 0xC0 starts a multi-byte character")
+hold.
 """
 
 from __future__ import annotations
@@ -131,36 +136,88 @@ class Texts:
             start = stop
 
 
-def codepoints(array: pa.StringArray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """All texts' code points concatenated (uint8 when all ASCII, else uint32) and the
-    character offsets of each text (``len(array) + 1`` int64)."""
+def raw_bytes(array: pa.StringArray, offsets: np.ndarray) -> np.ndarray:
+    """The UTF-8 bytes of all texts of ``array`` concatenated (``offsets`` from
+    :meth:`Texts.byte_offsets`)."""
     data = array.buffers()[2]
-    raw = np.frombuffer(data, dtype=np.uint8)[offsets[0] : offsets[-1]] if data is not None else np.zeros(0, np.uint8)
-    if not raw.size or raw.max() < 0x80:
-        return raw, (offsets - offsets[0]).astype(np.int64)
-    lengths = pc.utf8_length(array).to_numpy()
-    char_offsets = np.zeros(len(array) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=char_offsets[1:])
-    cp = np.frombuffer(raw.tobytes().decode("utf-8").encode("utf-32-le"), dtype=np.uint32)
-    return cp, char_offsets
+    if data is None:
+        return np.zeros(0, dtype=np.uint8)
+    return np.frombuffer(data, dtype=np.uint8)[offsets[0] : offsets[-1]]
 
 
-def word_starts(space: np.ndarray, char_offsets: np.ndarray) -> np.ndarray:
-    """True where a word (run of non-space characters) starts, per text."""
-    word = ~space
-    start = word.copy()
+def space_bytes(raw: np.ndarray) -> np.ndarray:
+    """True for every byte of a :data:`WHITESPACE` character in valid UTF-8 ``raw``."""
+    # ASCII whitespace is 9..13 and 28..32; comparisons vectorise better than a lookup.
+    space = (raw - np.uint8(9)) < 5
+    space |= (raw - np.uint8(28)) < 5
+    if raw.size and raw.max() >= 0x80:
+        # Multi-byte whitespace (U+0085, U+00A0, U+1680, U+2000..U+3000) starts C2 or E1..E3.
+        lead = np.flatnonzero((raw == 0xC2) | ((raw - np.uint8(0xE1)) < 3))
+        if lead.size:
+            b0, b1, b2 = (raw[np.minimum(lead + k, raw.size - 1)].astype(np.int64) for k in range(3))
+            three = b0 >= 0xE0
+            cp = np.where(three, ((b0 & 0x0F) << 12) | ((b1 & 0x3F) << 6) | (b2 & 0x3F), ((b0 & 0x1F) << 6) | (b1 & 0x3F))
+            hit = space_table()[cp]
+            lead, three = lead[hit], three[hit]
+            space[lead] = True
+            space[lead + 1] = True
+            space[lead[three] + 2] = True
+    return space
+
+
+def word_starts(space: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """True where a word (maximal run of non-space units) starts; ``offsets`` are the
+    texts' boundaries in the units of ``space`` (a word never spans two texts)."""
+    start = ~space
     start[1:] &= space[:-1]
-    first = char_offsets[:-1]
-    first = first[first < word.size]
-    start[first] = word[first]
+    first = offsets[:-1]
+    first = first[first < space.size]
+    start[first] = ~space[first]
     return start
 
 
-def segment_sums(values: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-    """Sum of ``values`` within each ``[offsets[i], offsets[i+1])`` (empty segments give 0)."""
-    cumulative = np.zeros(values.size + 1, dtype=np.int64 if values.dtype.kind in "biu" else np.float64)
-    np.cumsum(values, out=cumulative[1:])
-    return cumulative[offsets[1:]] - cumulative[offsets[:-1]]
+def word_bounds(space: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Start and end (exclusive) positions of every word, as with :func:`word_starts`."""
+    end = ~space
+    end[:-1] &= space[1:]
+    last = offsets[1:] - 1
+    last = last[last >= 0]
+    end[last] = ~space[last]
+    return np.flatnonzero(word_starts(space, offsets)), np.flatnonzero(end) + 1
+
+
+class Segments:
+    """Counts of True values per text, for masks over the concatenated texts.
+
+    ``np.add.reduceat`` into uint16 is the fastest per-segment count numpy has, so texts
+    longer than 65,535 units are cut into sub-segments whose counts are added back.
+    """
+
+    _PIECE = 1 << 15
+
+    def __init__(self, offsets: np.ndarray):
+        self.n = offsets.size - 1
+        lengths = np.diff(offsets)
+        self.docs = np.flatnonzero(lengths > 0)
+        self.starts = offsets[:-1][self.docs]
+        long_docs = np.flatnonzero(lengths > 0xFFFF)
+        self.split = bool(long_docs.size)
+        if self.split:
+            pieces = [np.arange(offsets[i] + self._PIECE, offsets[i + 1], self._PIECE) for i in long_docs]
+            starts = np.concatenate([self.starts, *pieces])
+            docs = np.concatenate([self.docs, *(np.full(p.size, i) for i, p in zip(long_docs, pieces))])
+            order = np.argsort(starts, kind="stable")
+            self.starts, self.docs = starts[order], docs[order]
+
+    def count(self, mask: np.ndarray) -> np.ndarray:
+        out = np.zeros(self.n, dtype=np.int64)
+        if self.starts.size:
+            sums = np.add.reduceat(mask.view(np.uint8), self.starts, dtype=np.uint16)
+            if self.split:
+                out += np.bincount(self.docs, weights=sums, minlength=self.n).astype(np.int64)
+            else:
+                out[self.docs] = sums
+        return out
 
 
 def ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..errors import ConfigError, MissingColumnError
 from ..registry import register
-from ._text import Texts, codepoints, segment_sums, space_table, to_columns, word_starts
+from ._text import Segments, Texts, raw_bytes, space_bytes, to_columns, word_starts
 from .base import Scorer
 
+_SLICE_BYTES = 1 << 20  # rows are scored a slice of about this much text at a time
 _TYPES = {"chars": pa.int64(), "words": pa.int64(), "tokens": pa.int64()}
 
 
@@ -26,8 +28,6 @@ class LengthScorer(Scorer):
         columns["words"]   # pa.Int64Array
     """
 
-    view_columns = ("text", "n_tokens")
-
     def __init__(self):
         pass
 
@@ -43,19 +43,18 @@ class LengthScorer(Scorer):
         tokens = batch.column("n_tokens")
         if not pa.types.is_integer(tokens.type):
             raise ConfigError(f"scorer 'length': column 'n_tokens' must be integer, found {tokens.type}")
-        space_of = space_table()
-        chars, words = [], []
-        for start, stop in texts.slices(1 << 20):
+        words = []
+        for start, stop in texts.slices(_SLICE_BYTES):
             array = texts.array.slice(start, stop - start)
-            cp, char_offsets = codepoints(array, texts.byte_offsets(array))
-            space = space_of[cp]
-            chars.append(np.diff(char_offsets))
-            words.append(segment_sums(word_starts(space, char_offsets), char_offsets))
+            offsets = texts.byte_offsets(array)
+            relative = (offsets - offsets[0]).astype(np.int64)
+            starts = word_starts(space_bytes(raw_bytes(array, offsets)), relative)
+            words.append(Segments(relative).count(starts))
         if tokens.null_count:
             texts.mark(~np.asarray(tokens.is_valid()), "missing n_tokens")
             tokens = tokens.fill_null(0)
         values = {
-            "chars": np.concatenate(chars) if chars else np.zeros(0, np.int64),
+            "chars": pc.utf8_length(texts.array).to_numpy(),
             "words": np.concatenate(words) if words else np.zeros(0, np.int64),
             "tokens": tokens.to_numpy(zero_copy_only=False),
         }

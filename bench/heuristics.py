@@ -1,0 +1,137 @@
+"""Throughput of the cheap text scorers (length, compression, repetition, charstats) on one core.
+
+Documents are ~1 KB pieces cut from wiki_en, books_pg, reviews_movie, instruct and
+code_python (short texts are joined, long ones cut at line ends), interleaved so every
+batch mixes domains. Each scorer runs over Arrow record batches in one process pinned to
+one CPU; the baseline is a plain per-document Python loop computing the same features
+(``bench.heuristics_reference``), timed on a subset in the same run. Median of 3.
+
+    .venv/bin/python -m bench.heuristics [--quick] [--docs N] [--batch-size B]
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = "1"
+
+import argparse  # noqa: E402
+import itertools  # noqa: E402
+
+import pyarrow as pa  # noqa: E402
+import pyarrow.parquet as pq  # noqa: E402
+
+from bench import heuristics_reference as reference  # noqa: E402
+from bench.common import corpora_dir, emit, median_time  # noqa: E402
+from datadiet.scorers import get_scorer  # noqa: E402
+
+CORPORA = ("wiki_en", "books_pg", "reviews_movie", "instruct", "code_python")
+SCORERS = ("length", "compression", "repetition", "charstats")
+DOC_CHARS = 1000
+NAIVE = {
+    "length": lambda text, n_tokens: reference.length(text, n_tokens),
+    "compression": lambda text, n_tokens: reference.compression(text),
+    "repetition": lambda text, n_tokens: reference.repetition(text),
+    "charstats": lambda text, n_tokens: reference.charstats(text),
+}
+
+
+def cut_documents(texts, limit: int) -> list[str]:
+    """~DOC_CHARS-character documents: lines are gathered until the size is reached."""
+    docs, current, size = [], [], 0
+    for text in texts:
+        for line in text.split("\n") + [""]:
+            current.append(line)
+            size += len(line) + 1
+            if size >= DOC_CHARS:
+                docs.append("\n".join(current)[: 2 * DOC_CHARS])
+                current, size = [], 0
+                if len(docs) >= limit:
+                    return docs
+    return docs
+
+
+def load_documents(n_docs: int) -> list[str]:
+    per_corpus = -(-n_docs // len(CORPORA))
+    root = corpora_dir()
+    pools = []
+    for name in CORPORA:
+        texts = pq.read_table(root / name / "train.parquet", columns=["text"]).column("text").to_pylist()
+        pools.append(cut_documents(itertools.cycle(texts), per_corpus))
+    mixed = [doc for group in itertools.zip_longest(*pools) for doc in group if doc is not None]
+    return mixed[:n_docs]
+
+
+def make_batches(docs: list[str], batch_size: int) -> list[pa.RecordBatch]:
+    batches = []
+    for start in range(0, len(docs), batch_size):
+        chunk = docs[start : start + batch_size]
+        batches.append(
+            pa.record_batch(
+                {
+                    "doc_id": pa.array([f"doc-{start + i}" for i in range(len(chunk))]),
+                    "text": pa.array(chunk, pa.string()),
+                    "n_tokens": pa.array([len(t) // 4 for t in chunk], pa.int64()),
+                }
+            )
+        )
+    return batches
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="4,000 documents, 400 for the baseline")
+    parser.add_argument("--docs", type=int, default=None, help="documents to score (default 20,000)")
+    parser.add_argument("--naive-docs", type=int, default=None, help="documents for the baseline (default 2,000)")
+    parser.add_argument("--batch-size", type=int, default=2048)
+    args = parser.parse_args()
+    n_docs = args.docs or (4000 if args.quick else 20000)
+    n_naive = min(n_docs, args.naive_docs or (400 if args.quick else 2000))
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    pa.set_cpu_count(1)
+    pa.set_io_thread_count(1)
+
+    docs = load_documents(n_docs)
+    batches = make_batches(docs, args.batch_size)
+    naive_docs = docs[:n_naive]
+    naive_tokens = [len(t) // 4 for t in naive_docs]
+    mean_chars = sum(map(len, docs)) / len(docs)
+    print(f"{len(docs)} documents, mean {mean_chars:.0f} chars, batches of {args.batch_size}; baseline on {n_naive}")
+
+    scorers = {name: get_scorer(name)() for name in SCORERS}
+    for scorer in scorers.values():
+        scorer.setup()
+        scorer.score_batch(batches[0])  # warm caches (character tables) outside the timing
+
+    figures, baseline, ratios = {}, {}, {}
+    for name, scorer in scorers.items():
+        seconds, _ = median_time(lambda s=scorer: [s.score_batch(b) for b in batches])
+        naive = NAIVE[name]
+        naive_seconds, _ = median_time(lambda f=naive: [f(t, k) for t, k in zip(naive_docs, naive_tokens)])
+        figures[f"{name}_docs_per_s"] = round(len(docs) / seconds)
+        baseline[f"{name}_naive_docs_per_s"] = round(n_naive / naive_seconds)
+        ratios[name] = round(figures[f"{name}_docs_per_s"] / baseline[f"{name}_naive_docs_per_s"], 2)
+        print(f"{name:12s} {figures[f'{name}_docs_per_s']:>9,} docs/s   naive "
+              f"{baseline[f'{name}_naive_docs_per_s']:>7,} docs/s   ratio {ratios[name]:.1f}x")
+
+    def combined():
+        for batch in batches:
+            for scorer in scorers.values():
+                scorer.score_batch(batch)
+
+    seconds, _ = median_time(combined)
+    naive_seconds = sum(n_naive / baseline[f"{name}_naive_docs_per_s"] for name in SCORERS)
+    figures["docs_per_s_per_core"] = round(len(docs) / seconds)
+    figures["mean_doc_chars"] = round(mean_chars)
+    figures["n_docs"] = len(docs)
+    baseline["combined_naive_docs_per_s"] = round(n_naive / naive_seconds)
+    ratios["combined"] = round(figures["docs_per_s_per_core"] / baseline["combined_naive_docs_per_s"], 2)
+    print(f"{'combined':12s} {figures['docs_per_s_per_core']:>9,} docs/s   naive "
+          f"{baseline['combined_naive_docs_per_s']:>7,} docs/s   ratio {ratios['combined']:.1f}x")
+    emit("heuristics", figures, baseline, ratios, "combined >= 20000 docs/s per core on ~1KB docs")
+
+
+if __name__ == "__main__":
+    main()
