@@ -98,6 +98,7 @@ class TokenScorer:
         """Right-padded ids and the flat positions (row * width + t - 1) whose next token is scored."""
         begin, end, start = windows.begin[rows], windows.end[rows], windows.target_start[rows]
         width = int((end - begin).max())
+        # Pads sit after each row's real tokens, so (causal attention) their value never matters.
         ids = np.full((len(rows), width), self.pad_id, dtype=np.int64)
         for r, (w, b, e) in enumerate(zip(rows, begin, end)):
             ids[r, : e - b] = sequences[windows.doc[w]][b:e]

@@ -46,7 +46,14 @@ class LossScorer(ProxyScorer):
 
 @register("scorer", "perplexity")
 class PerplexityScorer(LossScorer):
-    """``exp`` of the mean token NLL per document (same parameters as ``loss``)."""
+    """``exp`` of the mean token NLL per document (same parameters as ``loss``).
+
+    Example::
+
+        scorer = PerplexityScorer(model="runs/proxy")
+        scorer.setup()
+        scorer.score_batch(batch)["score"]   # float32 >= 1
+    """
 
     def _transform(self, mean_nll: np.ndarray) -> np.ndarray:
         with np.errstate(over="ignore", invalid="ignore"):

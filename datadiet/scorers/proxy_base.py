@@ -13,12 +13,13 @@ Common parameters:
   derived from free GPU memory. ``max_memory`` (``"2GB"``) caps it: weights are subtracted,
   then 3/4 of the rest goes to activations at
   :func:`~datadiet.models.batching.activation_bytes_per_token` bytes per token and 1/4 to
-  chunks of logits (3 float32 vocab vectors per row).
+  chunks of logits (3 float32 vocab vectors per row; at most 256 MiB per chunk by default).
 - ``dtype``: ``auto`` (bfloat16 on a CUDA device that supports it, float32 otherwise),
   ``float32``, ``bfloat16``, ``float16``. ``device``: ``auto`` (CUDA when present), ``cpu``,
   ``cuda[:N]``. ``trust_remote_code``: off unless the recipe allows it.
-- ``num_threads``: torch CPU threads for this worker; default leave torch's setting, which
-  follows ``OMP_NUM_THREADS`` (Dask workers set it to their thread count).
+- ``num_threads``: torch CPU threads for this worker; by default torch's setting, which
+  follows ``OMP_NUM_THREADS`` (Dask's nanny sets it to 1 per worker process), capped at the
+  cores the process may run on.
 
 Unscorable rows get a null score and a ``null_reason``: ``null_text``, ``empty_text``,
 ``too_few_tokens`` (a causal LM scores tokens 2..n of a document).
@@ -26,6 +27,7 @@ Unscorable rows get a null score and a ``null_reason``: ``null_text``, ``empty_t
 
 from __future__ import annotations
 
+import os
 from typing import Any, Literal
 
 import numpy as np
@@ -37,7 +39,7 @@ from .base import Scorer
 
 MAX_DEFAULT_CONTEXT = 8192
 CPU_BATCH_TOKENS = 2048
-DEFAULT_LOGITS_ROWS = 2048
+LOGITS_BYTES = 256 * 2**20  # default bound on one chunk of vocabulary logits
 
 
 def _memory_rule(value) -> str | None:
@@ -61,11 +63,23 @@ def reason_column(reasons: list[str | None]) -> pa.Array:
     return pa.array(reasons, type=pa.string())
 
 
+def _set_threads(torch, num_threads: int | None) -> None:
+    """``num_threads`` when given; otherwise keep torch's count (which follows
+    ``OMP_NUM_THREADS``) but never more than the cores this process may run on."""
+    if num_threads:
+        torch.set_num_threads(num_threads)
+    elif "OMP_NUM_THREADS" not in os.environ and hasattr(os, "sched_getaffinity"):
+        allowed = len(os.sched_getaffinity(0))
+        if torch.get_num_threads() > allowed:
+            torch.set_num_threads(allowed)
+
+
 class ProxyScorer(Scorer):
     """Base of model-based scorers: model loading in :meth:`setup`, tokenization, batching.
 
-    Subclasses list their model directories in :meth:`model_paths` and call
-    :meth:`_engine_score` with token sequences.
+    Subclasses list their model directories in :meth:`model_paths`; after :meth:`setup`,
+    ``self._engine`` (a :class:`~datadiet.models.nll.TokenScorer` over those models) scores
+    token sequences and ``self._tokenizer`` is the first model's tokenizer.
     """
 
     _constraints = {
@@ -127,6 +141,18 @@ class ProxyScorer(Scorer):
         self.check_models()
         return "+".join(model_fingerprint(p) for p in self.model_paths())
 
+    def uses_gpu(self) -> bool:
+        """Whether this scorer will run on a CUDA device (so its tasks want a GPU worker)."""
+        if str(self.device).startswith("cuda"):
+            return True
+        if self.device not in ("auto", "", None):
+            return False
+        try:
+            import torch
+        except ImportError:  # pragma: no cover
+            return False
+        return torch.cuda.is_available()
+
     def passes_per_token(self) -> float:
         """Forward passes over each text token, per model (IFD scores the response twice)."""
         return 1.0
@@ -141,9 +167,12 @@ class ProxyScorer(Scorer):
 
     # -- worker setup ------------------------------------------------------------------------
 
-    def __getstate__(self) -> dict:
-        # Loaded models stay on the worker that loaded them; a pickled copy sets up again.
-        return {k: v for k, v in vars(self).items() if not k.startswith("_")}
+    def check(self) -> None:
+        """Called by Pipeline.validate(): every model directory is usable, before any compute."""
+        self.check_models()
+
+    def resources(self) -> dict[str, float]:
+        return {"GPU": 1} if self.uses_gpu() else {}
 
     def setup(self) -> None:
         if getattr(self, "_engine", None) is not None:
@@ -153,8 +182,7 @@ class ProxyScorer(Scorer):
         from ..models.loading import load_causal_lm, load_tokenizer, resolve_device
 
         self.check_models()
-        if self.num_threads:
-            torch.set_num_threads(self.num_threads)
+        _set_threads(torch, self.num_threads)
         paths = self.model_paths()
         self._device = resolve_device(self.device)
         self._tokenizer = load_tokenizer(paths[0], trust_remote_code=self.trust_remote_code)
@@ -173,7 +201,12 @@ class ProxyScorer(Scorer):
         return 2048
 
     def _make_engine(self, models: list):
-        from ..models.batching import activation_bytes_per_token, parse_memory, tokens_under_memory
+        from ..models.batching import (
+            activation_bytes_per_token,
+            logits_chunk_rows,
+            parse_memory,
+            tokens_under_memory,
+        )
         from ..models.nll import TokenScorer
 
         context = min(self._model_context(m) for m in models)
@@ -195,7 +228,7 @@ class ProxyScorer(Scorer):
         dtype_bytes = param.element_size()
 
         batch_tokens = self.batch_tokens
-        logits_rows = DEFAULT_LOGITS_ROWS
+        logits_rows = logits_chunk_rows(vocab, LOGITS_BYTES)
         budget = parse_memory(self.max_memory) if self.max_memory is not None else None
         if budget is None and self._device.type == "cuda" and batch_tokens is None:
             import torch
@@ -205,7 +238,8 @@ class ProxyScorer(Scorer):
         if budget is not None:
             weights = sum(p.numel() * p.element_size() for m in models for p in m.parameters())
             per_token = activation_bytes_per_token(hidden, inter, heads, max_length, dtype_bytes)
-            mem_tokens, logits_rows = tokens_under_memory(budget, weights, per_token, vocab)
+            mem_tokens, mem_rows = tokens_under_memory(budget, weights, per_token, vocab)
+            logits_rows = min(logits_rows, mem_rows)
             batch_tokens = min(batch_tokens or mem_tokens, mem_tokens)
             if batch_tokens < max_length:
                 raise ConfigError(
@@ -216,7 +250,7 @@ class ProxyScorer(Scorer):
             batch_tokens = CPU_BATCH_TOKENS
         self._max_length, self._stride = max_length, stride
         return TokenScorer(models, max_length=max_length, stride=stride, batch_tokens=max(batch_tokens, max_length),
-                           logits_rows=min(logits_rows, DEFAULT_LOGITS_ROWS * 8), pad_id=0)
+                           logits_rows=logits_rows, pad_id=0)
 
     # -- tokenization ----------------------------------------------------------------------
 
