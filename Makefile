@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 TORCH  := torch==2.13.0
 BENCHES := io heuristics memory memory_dedup proxy dsir kmeans dedup
 
-.PHONY: install demo test test-fast bench lint run data-samples clean
+.PHONY: install demo test test-fast bench lint run proxy data-samples clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,11 @@ run: install
 	@test -n "$(RECIPE)" || (echo "usage: make run RECIPE=recipe.yaml [INPUT=...] [OUT=...] [SCHEDULER=...]"; exit 2)
 	$(BIN)/datadiet run $(RECIPE) $(if $(INPUT),--input "$(INPUT)") $(if $(OUT),-o "$(OUT)") \
 		$(if $(SCHEDULER),--scheduler "$(SCHEDULER)") $(if $(WORKERS),--workers $(WORKERS))
+
+# a small proxy LM on data_samples, for the model-based recipes (proxy_perplexity, learning_dynamics, ifd_instruct, d4)
+proxy: install
+	$(BIN)/datadiet proxy train --input "data_samples/corpus/*.parquet" -o out/proxy --layers 2 --width 128 \
+		--heads 4 --context 256 --vocab 4096 --steps 200 --save-steps 50,100,200
 
 data-samples: install
 	$(BIN)/python data_samples/build.py

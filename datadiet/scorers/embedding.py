@@ -154,13 +154,17 @@ class EmbeddingScorer(Scorer):
         self._n_params = sum(p.numel() for p in model.parameters())
         self._dim = model_dimension(self.model)
         self._torch = torch
+        cfg = model.config
+        limit = getattr(cfg, "max_position_embeddings", None) or getattr(cfg, "n_positions", None)
+        # never feed more positions than the model has (the text is truncated, as documented)
+        self._max_length = min(self.max_length, int(limit)) if limit else self.max_length
 
     def embed(self, texts: list[str | None]) -> tuple[np.ndarray, np.ndarray]:
         """(float32 [n, dim] embeddings, valid mask) of ``texts``."""
         self.setup()
         torch = self._torch
         ids = self._tokenizer(
-            [t or "" for t in texts], truncation=True, max_length=self.max_length, add_special_tokens=True
+            [t or "" for t in texts], truncation=True, max_length=self._max_length, add_special_tokens=True
         )["input_ids"]
         lengths = np.array([len(x) for x in ids], dtype=np.int64)
         valid = (lengths > 0) & np.array([t is not None for t in texts], dtype=bool)

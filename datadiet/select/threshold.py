@@ -49,7 +49,7 @@ class Threshold(RowFilter):
             values = table.column(column)
             null = values.is_null().to_numpy(zero_copy_only=False)
             x = values.cast(pa.float64()).fill_null(np.nan).to_numpy()
-            checks = [("null", null & ~self.keep_null)] if null.any() else []
+            checks = [("null", null & (not self.keep_null))] if null.any() else []
             if "min" in bounds:
                 checks.append((f"< {bounds['min']}", ~null & (x < bounds["min"])))
             if "max" in bounds:
