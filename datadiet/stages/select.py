@@ -35,7 +35,7 @@ from ..select.base import Budget, GroupSelector, Ranker, RowFilter, Selector
 from .score import ingest_paths
 
 DIGIT_BITS = 16
-GATHER_LIMIT = 2_000_000
+GATHER_LIMIT = 1_000_000
 STATE_BASE = [("keep", pa.bool_()), ("reason", pa.string())]
 
 
@@ -264,13 +264,15 @@ class KeyQuery:
     path: str
     prefix: int
     prefix_bits: int
-    gather: bool
+    with_ids: bool
+    gather: bool = False
 
 
 def key_query(q: KeyQuery):
-    """Histogram of the next 16-bit digit (counts, weights) among keys sharing the prefix,
-    or the matching (key, weight, doc_id) rows when ``gather``."""
-    table = pq.read_table(q.path, columns=["key", "weight", "doc_id"] if q.gather else ["key", "weight"])
+    """Among keys sharing the prefix: a histogram of the next 16-bit digit (counts,
+    weights), or with ``gather`` the matching (keys, weights), or with ``with_ids`` the
+    matching (keys, weights, doc_ids)."""
+    table = pq.read_table(q.path, columns=["key", "weight", "doc_id"] if q.with_ids else ["key", "weight"])
     keys = table.column("key").to_numpy()
     weight = table.column("weight").to_numpy()
     if q.prefix_bits:
@@ -278,10 +280,12 @@ def key_query(q: KeyQuery):
         keys, weight = keys[match], weight[match]
     else:
         match = None
-    if q.gather:
+    if q.with_ids:
         ids = table.column("doc_id")
         ids = ids.filter(pa.array(match)) if match is not None else ids
         return keys, weight, ids.to_pylist()
+    if q.gather:
+        return keys, weight
     digit = ((keys >> np.uint64(64 - q.prefix_bits - DIGIT_BITS)) & np.uint64((1 << DIGIT_BITS) - 1)).astype(np.int64)
     return (np.bincount(digit, minlength=1 << DIGIT_BITS),
             np.bincount(digit, weights=weight, minlength=1 << DIGIT_BITS).astype(np.int64))
@@ -316,23 +320,30 @@ def find_boundary(executor, key_paths: list[str], total_rows: int, limit: int) -
         prefix, bits = (prefix << DIGIT_BITS) | digit, bits + DIGIT_BITS
         candidates = int(counts[digit])
 
-    parts = executor.map(key_query, [KeyQuery(p, prefix, bits, True) for p in key_paths], desc="budget")
+    parts = executor.map(key_query, [KeyQuery(p, prefix, bits, False, gather=True) for p in key_paths],
+                         desc="budget")
     keys = np.concatenate([p[0] for p in parts] + [np.zeros(0, np.uint64)])
     weight = np.concatenate([p[1] for p in parts] + [np.zeros(0, np.int64)])
-    ids = np.array([d for p in parts for d in p[2]], dtype=object)
-    if not len(ids):
+    if not len(keys):
         return Boundary(everything=True)
-    id_rank = np.empty(len(ids), dtype=np.int64)
-    id_rank[np.argsort(ids, kind="stable")] = np.arange(len(ids))
-    order = np.lexsort((id_rank, ~keys))  # key descending, then doc_id ascending
-    cum = above + np.cumsum(weight[order])
-    fits = int(np.searchsorted(cum, limit, side="right"))
-    if fits == len(order) and bits == 0:
-        return Boundary(everything=True)
-    if fits == 0:
-        return Boundary(key=int(keys[order[0]]), doc=None)
-    last = order[fits - 1]
-    return Boundary(key=int(keys[last]), doc=str(ids[last]))
+    unique = np.unique(keys)
+    order = np.argsort(keys, kind="stable")
+    per_key = np.add.reduceat(weight[order], np.searchsorted(keys[order], unique))
+    unique, per_key = unique[::-1], per_key[::-1]  # key descending
+    cum = above + np.cumsum(per_key)
+    over = np.flatnonzero(cum > limit)
+    if not len(over):
+        return Boundary(everything=True) if bits == 0 else Boundary(key=int(unique[-1]) - 1, doc=None)
+    j = int(over[0])
+    key = int(unique[j])
+    before = int(cum[j - 1]) if j > 0 else above
+    # rows sharing the boundary key: take them in doc_id order while they fit
+    tied = executor.map(key_query, [KeyQuery(p, key, 64, True) for p in key_paths], desc="budget")
+    ids = [d for t in tied for d in t[2]]
+    w = np.concatenate([t[1] for t in tied])
+    by_id = sorted(range(len(ids)), key=ids.__getitem__)
+    fits = int(np.searchsorted(before + np.cumsum(w[by_id]), limit, side="right"))
+    return Boundary(key=key, doc=ids[by_id[fits - 1]] if fits else None)
 
 
 def apply_boundary(task: StepTask) -> dict:
