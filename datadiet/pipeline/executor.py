@@ -7,10 +7,28 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Sequence
+from functools import partial
 
 from tqdm.auto import tqdm
 
 from ..errors import ConfigError, StageError
+
+
+def bounded_memory_pool() -> None:
+    """Use the system allocator for Arrow buffers unless the user chose one
+    (``ARROW_DEFAULT_MEMORY_POOL``): mimalloc keeps freed pages, so a long stage's RSS
+    would grow with the data it streams; the system allocator gives them back."""
+    if "ARROW_DEFAULT_MEMORY_POOL" not in os.environ:
+        import pyarrow as pa
+
+        if pa.default_memory_pool().backend_name != "system":
+            pa.set_memory_pool(pa.system_memory_pool())
+
+
+def run_task(fn: Callable, item):
+    """What every task runs: the stage function, in a process with a bounded memory pool."""
+    bounded_memory_pool()
+    return fn(item)
 
 
 def _progress(total: int, desc: str, enabled: bool):
@@ -53,7 +71,7 @@ class SynchronousExecutor(Executor):
         with _progress(len(items), desc, self.progress) as bar:
             for i, item in enumerate(items):
                 try:
-                    out.append(fn(item))
+                    out.append(run_task(fn, item))
                 except StageError:
                     raise
                 except Exception as exc:
@@ -115,7 +133,7 @@ class DaskExecutor(Executor):
             return []
         keys = [f"{desc}-{i}-{tokenize(fn, item)}" for i, item in enumerate(items)]
         extra = {"resources": resources} if self.offers(resources) else {}
-        futures = self.client.map(fn, items, key=keys, pure=False, retries=0, **extra)
+        futures = self.client.map(partial(run_task, fn), items, key=keys, pure=False, retries=0, **extra)
         index = {f.key: i for i, f in enumerate(futures)}
         results: list = [None] * len(items)
         try:

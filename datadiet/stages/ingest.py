@@ -154,8 +154,8 @@ class Ingest:
             source = pa.array(np.full(len(rows), shard.rel_path, dtype=object), pa.string())
 
         null_text = pc.is_null(text).to_numpy(zero_copy_only=False)
-        empty = pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(text.fill_null(""))), 0).to_numpy(
-            zero_copy_only=False)
+        pieces = count_word_pieces(text)  # 0 word pieces: nothing but ASCII whitespace
+        empty = pieces.fill_null(0).to_numpy(zero_copy_only=False) == 0
         null_id = pc.is_null(doc_id).to_numpy(zero_copy_only=False)
         bad = null_text | empty | null_id
         quarantine = []
@@ -172,12 +172,12 @@ class Ingest:
                                                     f"in column {col!r}",
                     raw=json.dumps(records[i], default=str, ensure_ascii=False)))
             keep = pa.array(~bad)
-            batch, text, doc_id, source = (batch.filter(keep), text.filter(keep), doc_id.filter(keep),
-                                           source.filter(keep))
+            batch, text, doc_id, source, pieces = (batch.filter(keep), text.filter(keep), doc_id.filter(keep),
+                                                   source.filter(keep), pieces.filter(keep))
             rows = rows[~bad]
         if batch.num_rows == 0:
             return IngestBatch(quarantine=quarantine)
-        n_tokens = self.count_tokens(text)
+        n_tokens = self.count_tokens(text) if self.source.tokenizer else pieces
         n_bytes = pc.binary_length(text).cast(pa.int64())
         view_cols = {"doc_id": doc_id, "text": text, "n_tokens": n_tokens}
         if src.instruction_column and src.response_column:
