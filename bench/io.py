@@ -23,6 +23,10 @@ import datadiet
 from bench.common import emit, write_mixture
 
 
+# output files of 32 MB of text, so the write stage has several files to spread over workers
+TARGET_FILE_BYTES = 32 << 20
+
+
 def raw_copy(src: Path, dst: Path) -> None:
     dst.mkdir(parents=True, exist_ok=True)
     for path in sorted(src.glob("*.parquet")):
@@ -32,7 +36,7 @@ def raw_copy(src: Path, dst: Path) -> None:
 def datadiet_copy(src: Path, dst: Path, executor) -> dict:
     pipe = datadiet.Pipeline(
         source=datadiet.Source(paths=str(src / "*.parquet"), id_column="id", source_column="source"),
-        output=dst, progress=False)
+        output=dst, progress=False, target_file_bytes=TARGET_FILE_BYTES)
     return pipe.run(executor).manifest
 
 
