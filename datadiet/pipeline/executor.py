@@ -32,7 +32,8 @@ def run_task(fn: Callable, item):
 
 
 def _progress(total: int, desc: str, enabled: bool):
-    return tqdm(total=total, desc=desc, unit="shard", file=sys.stderr, disable=not enabled or total == 0,
+    # disable=None: bars only on a terminal, so logs of batch jobs stay clean
+    return tqdm(total=total, desc=desc, unit="task", file=sys.stderr, disable=None if enabled and total else True,
                 mininterval=0.5, leave=False)
 
 
