@@ -61,7 +61,7 @@ class ArrowReader(Reader):
         with fh:
             return schema
 
-    def read(self, shard: Shard, batch_size: int, columns=None, schema=None) -> Iterator[ReadItem]:
+    def read(self, shard: Shard, batch_size: int, columns=None, schema=None, rows=None) -> Iterator[ReadItem]:
         fs, path = open_fs(shard.path, shard.storage_options)
         try:
             fh, n_batches, get, _ = _open(fs, path)

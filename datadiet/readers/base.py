@@ -77,7 +77,9 @@ class Reader(Component):
         raise NotImplementedError
 
     def read(self, shard: Shard, batch_size: int, columns: list[str] | None = None,
-             schema: pa.Schema | None = None) -> Iterator[ReadItem]:
+             schema: pa.Schema | None = None, rows: tuple[int, int] | None = None) -> Iterator[ReadItem]:
+        """Stream the shard. ``rows`` (first, last file row, inclusive) is a hint that only
+        those rows are wanted; a reader may skip data outside it (Parquet skips row groups)."""
         raise NotImplementedError
 
 

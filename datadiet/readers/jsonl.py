@@ -58,7 +58,7 @@ class JsonlReader(Reader):
             return pa.schema([])
         return pa.Table.from_pylist(rows).schema
 
-    def read(self, shard: Shard, batch_size: int, columns=None, schema=None) -> Iterator[ReadItem]:
+    def read(self, shard: Shard, batch_size: int, columns=None, schema=None, rows=None) -> Iterator[ReadItem]:
         fs, path = open_fs(shard.path, shard.storage_options)
         line_no = 0
         try:

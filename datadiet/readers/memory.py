@@ -50,7 +50,7 @@ class MemoryReader(Reader):
     def schema(self, fs, shard: Shard) -> pa.Schema:
         return shard.payload.schema
 
-    def read(self, shard: Shard, batch_size: int, columns=None, schema=None) -> Iterator[ReadItem]:
+    def read(self, shard: Shard, batch_size: int, columns=None, schema=None, rows=None) -> Iterator[ReadItem]:
         row = shard.first_row
         for batch in shard.payload.to_batches(max_chunksize=batch_size):
             yield ReadItem(batch=batch, rows=batch_rows(row, batch.num_rows))

@@ -46,7 +46,7 @@ class ParquetReader(Reader):
         with fs.open(shard.path, "rb") as fh:
             return pq.ParquetFile(fh).schema_arrow
 
-    def read(self, shard: Shard, batch_size: int, columns=None, schema=None) -> Iterator[ReadItem]:
+    def read(self, shard: Shard, batch_size: int, columns=None, schema=None, rows=None) -> Iterator[ReadItem]:
         fs, path = open_fs(shard.path, shard.storage_options)
         try:
             fh = fs.open(path, "rb")
@@ -57,6 +57,8 @@ class ParquetReader(Reader):
         with fh:
             groups = list(range(*shard.part)) if shard.part else list(range(pf.metadata.num_row_groups))
             row = shard.first_row
+            if rows is not None:
+                groups, row = _overlapping(pf.metadata, groups, row, rows)
             wanted = [c for c in columns if c in pf.schema_arrow.names] if columns else None
             try:
                 for batch in pf.iter_batches(batch_size=batch_size, row_groups=groups, columns=wanted):
@@ -67,6 +69,18 @@ class ParquetReader(Reader):
             except Exception as exc:
                 left = shard.first_row + shard.n_rows - row if shard.n_rows is not None else None
                 yield ReadItem(lost=(row, left, f"corrupt Parquet data in {shard.label} from row {row}: {exc}"))
+
+
+def _overlapping(meta, groups: list[int], first_row: int, rows: tuple[int, int]) -> tuple[list[int], int]:
+    """The row groups holding file rows ``rows[0]..rows[1]``, and the first one's first row."""
+    keep, start, row = [], None, first_row
+    for g in groups:
+        n = meta.row_group(g).num_rows
+        if row + n > rows[0] and row <= rows[1]:
+            keep.append(g)
+            start = row if start is None else start
+        row += n
+    return keep, (first_row if start is None else start)
 
 
 def conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:

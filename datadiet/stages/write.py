@@ -208,7 +208,7 @@ def _read_rows(task: FileTask, shard: Shard, rows: np.ndarray, extra: dict, stat
     lo, hi = int(rows[0]), int(rows[-1])
     done = 0
     schema = _out_schema(task)
-    for item in reader.read(shard, task.source.batch_size, schema=task.schema):
+    for item in reader.read(shard, task.source.batch_size, schema=task.schema, rows=(lo, hi)):
         if item.batch is None or item.rows[-1] < lo or item.rows[0] > hi:
             continue
         mask = np.isin(item.rows, rows, assume_unique=True)
