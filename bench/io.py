@@ -22,7 +22,6 @@ import pyarrow.parquet as pq
 import datadiet
 from bench.common import emit, write_mixture
 
-
 # output files of 32 MB of text, so the write stage has several files to spread over workers
 TARGET_FILE_BYTES = 32 << 20
 
