@@ -56,7 +56,7 @@ def execute(pipe, plan, executor, plan_seconds: float):
     timings["select"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    summaries = executor.map(shard_summary, [SummaryTask(ref, select_fp, last_step, extra) for ref in refs],
+    summaries = executor.map(shard_summary, [SummaryTask(ref, select_fp, last_step) for ref in refs],
                              desc="count")
     outputs, diagnostics = _write(pipe, plan, run, executor, refs, select_fp, last_step, extra, summaries)
     quarantine_files, _ = publish_quarantine(run, plan.ingest_fp, [s.key for s in plan.shards])

@@ -31,7 +31,6 @@ class SummaryTask:
     ref: ShardRef
     fp: str
     step: str | None
-    extra: dict
 
 
 def shard_summary(task: SummaryTask) -> dict:
