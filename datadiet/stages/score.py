@@ -101,7 +101,10 @@ def _pass_over_text(run: RunDir, task: ScoreTask, todo: list[ScorerSpec], narrow
     inputs = _InputColumns(run, task) if task.inputs else None
     quarantine, stats = [], _Stats(todo)
     try:
-        for item in ingest.run(task.shard):
+        # columnar formats read only the columns scoring needs; JSONL is parsed whole so that
+        # a line is accepted or quarantined the same way here and in the write stage
+        columns = None if task.shard.reader == "jsonl" else task.source.required_columns()
+        for item in ingest.run(task.shard, columns=columns):
             quarantine += item.quarantine
             if item.view is None:
                 continue
