@@ -84,7 +84,7 @@ def build_manifest(pipe, plan, run, executor, shard_stats, summaries, budget_inf
     timings = {k: round(v, 4) for k, v in timings.items()}
     timings["total"] = round(sum(timings.values()), 4)
     return {
-        "datadiet_version": versions()["datadiet"],
+        "datadiet_version": __version__,
         "created_unix": int(time.time()),
         "recipe": pipe.to_config(),
         "versions": versions(),

@@ -209,7 +209,7 @@ def _write(pipe, plan, run, executor, refs, select_fp, last_step, extra, summari
         for k, (lo, hi, idx, starts) in enumerate(plan_files(summaries, kind, pipe.target_file_bytes)):
             staged = run.path(".staging", "write", write_fp[:16], kind, f"part-{k:05d}.parquet")
             file_tasks.append(FileTask(
-                kind, k, lo, hi, [refs[i] for i in idx], [plan.shards[i] for i in idx], starts, light,
+                str(run.root), kind, k, lo, hi, [refs[i] for i in idx], [plan.shards[i] for i in idx], starts, light,
                 plan.schema, select_fp, last_step, extra, str(staged), pipe.specs, pipe.include_scores,
                 stats_specs if kind == "data" else []))
     results = executor.map(write_file, file_tasks, desc="write")

@@ -214,16 +214,18 @@ def group_apply(task: StepTask) -> dict:
     extras = {k: state.column(k).to_pylist() for k in task.extra}
     for part in parts:
         pos = part.column("__pos").to_numpy()
-        ok = part.column("keep").to_numpy(zero_copy_only=False)
-        why = part.column("reason").to_pylist()
-        cols = {k: part.column(k).to_pylist() for k in extras if k in part.column_names}
-        for j, p in enumerate(pos.tolist()):
-            if not ok[j]:
-                keep[p] = False
-                reasons[p] = why[j] or task.selectors[0].registry_name
-            for k, values in cols.items():
-                if values[j] is not None:
-                    extras[k][p] = values[j]
+        dropped = ~part.column("keep").to_numpy(zero_copy_only=False)
+        keep[pos[dropped]] = False
+        # only dropped rows (and set extras) need Python-level work; kept rows are most of them
+        why = part.column("reason").filter(pa.array(dropped)).to_pylist()
+        for p, reason in zip(pos[dropped].tolist(), why):
+            reasons[p] = reason or task.selectors[0].registry_name
+        for k in extras:
+            if k in part.column_names:
+                column = part.column(k)
+                given = ~column.is_null().to_numpy(zero_copy_only=False)
+                for p, value in zip(pos[given].tolist(), column.filter(pa.array(given)).to_pylist()):
+                    extras[k][p] = value
     cols = {"keep": pa.array(keep), "reason": pa.array(reasons, pa.string())}
     cols.update({k: pa.array(v, task.extra[k]) for k, v in extras.items()})
     run.write_table(pa.table(cols), _state_path(run, task.fp, task.step, task.ref.key))

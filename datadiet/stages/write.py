@@ -70,6 +70,7 @@ def _final_keep(run, fp, step, key, n) -> np.ndarray:
 
 @dataclass
 class FileTask:
+    root: str
     kind: str  # "data" or "rejected"
     index: int
     lo: int  # global byte offsets [lo, hi) of this file's rows
@@ -136,7 +137,7 @@ class _RowGroups:
 def write_file(task: FileTask) -> dict:
     """Writes one staged output file, streaming shard by shard; returns its row count and
     selection statistics."""
-    run = RunDir(task.refs[0].root if task.refs else Path(task.staged).parents[4])
+    run = RunDir(task.root)
     staged = Path(task.staged)
     if staged.exists():
         return {"rows": pq.read_metadata(staged).num_rows, **read_metadata(staged).get("datadiet", {})}
