@@ -15,7 +15,7 @@ from ..readers.base import Shard
 from ..readers.source import Source
 from ..scorers.base import pick_target
 from ..stages.ingest import Ingest
-from ..stages.select import ShardRef
+from ..stages.shard_ref import ShardRef
 
 
 @dataclass

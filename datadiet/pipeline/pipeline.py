@@ -11,15 +11,15 @@ from typing import Any
 import pyarrow as pa
 
 from ..errors import ConfigError
+from ..fingerprint import component_fingerprint, files_fingerprint, fingerprint
 from ..readers.base import Shard
 from ..readers.source import Source
+from ..rundir import RunDir
 from ..scorers.base import Scorer
 from ..select.base import Budget, GroupSelector, Selector
 from ..stages.score import ScorerSpec, ScoreTask
 from ..stages.select import validate_steps
 from .executor import Executor, make_executor
-from .fingerprint import component_fingerprint, files_fingerprint, fingerprint
-from .rundir import RunDir
 
 INGEST_VERSION = "1"
 BUILTIN_COLUMNS = {"doc_id": pa.string(), "n_tokens": pa.int64(), "n_bytes": pa.int64(), "source": pa.string()}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from html import escape
 
-from .rundir import RunDir
+from ..rundir import RunDir
 
 
 def _table(headers: list[str], rows: list[list]) -> str:
@@ -43,4 +43,4 @@ background:#4a7}}</style></head><body>
 <h2>Unreadable files</h2><p>{escape('; '.join(c['unreadable_files']) or 'none')}</p>
 </body></html>
 """
-    run.write_text(html, run.path("report.html"))
+    run.write_text(html, run.report)

@@ -7,9 +7,12 @@ from pathlib import Path
 
 import numpy as np
 
+from ..fingerprint import component_fingerprint, fingerprint
+from ..rundir import RunDir
 from ..select.base import GroupSelector, Ranker, RowFilter
 from ..stages import select as sel_stage
 from ..stages.score import run_score_task
+from ..stages.shard_ref import ShardRef
 from ..stages.write import (
     FileTask,
     SummaryTask,
@@ -19,10 +22,8 @@ from ..stages.write import (
     shard_summary,
     write_file,
 )
-from .fingerprint import component_fingerprint, fingerprint
 from .fit import PipelineFitContext
 from .manifest import build_manifest
-from .rundir import RunDir
 
 
 def execute(pipe, plan, executor, plan_seconds: float):
@@ -65,7 +66,7 @@ def execute(pipe, plan, executor, plan_seconds: float):
 
     manifest = build_manifest(pipe, plan, run, executor, shard_stats, summaries, budget_info, outputs,
                               diagnostics, timings)
-    run.write_json(manifest, run.path("manifest.json"))
+    run.write_json(manifest, run.manifest)
     from .report import write_report
 
     write_report(run, manifest)
@@ -83,7 +84,7 @@ def _merge_stats(first: dict, later: dict) -> dict:
 
 def _refs(pipe, plan, run):
     columns = {col: (spec.name, spec.fingerprint) for col, spec in plan.producers.items() if spec.fingerprint}
-    return [sel_stage.ShardRef(i, shard.key, str(run.root), plan.ingest_fp, columns)
+    return [ShardRef(i, shard.key, str(run.root), plan.ingest_fp, columns)
             for i, shard in enumerate(plan.shards)]
 
 
@@ -93,7 +94,7 @@ def _fit(pipe, plan, run, executor, spec, refs) -> str:
     target_fp = {name: t.to_config() for name, t in sorted(pipe.targets.items())}
     fit_fp = component_fingerprint(spec.scorer, plan.ingest_fp, [s.key for s in plan.shards], pipe.seed,
                                    target_fp, deps, "fit")
-    state_dir = run.path("fits", spec.name, fit_fp[:16])
+    state_dir = run.fit_state(spec.name, fit_fp)
     if (state_dir / "state.json").exists():
         spec.scorer.load_state(state_dir)
     else:
@@ -166,7 +167,7 @@ def _select(pipe, plan, run, executor, refs, shard_stats):
             counts = executor.map(sel_stage.rank_keys, tasks, desc=f"{s.registry_name} keys", labels=labels)
             rows = sum(c["rows"] for c in counts)
             available = sum(c["weight"] for c in counts)
-            key_paths = [str(run.path(".staging", "select", fp[:16], step, "keys", f"{r.key}.parquet")) for r in refs]
+            key_paths = [str(run.rank_keys(fp, step, r.key)) for r in refs]
             boundary = sel_stage.find_boundary(executor, key_paths, rows, budget_info["limit"])
             budget_info["available"] = available
             opts = {**opts, "boundary": boundary}
@@ -207,7 +208,7 @@ def _write(pipe, plan, run, executor, refs, select_fp, last_step, extra, summari
     file_tasks = []
     for kind in ("data", "rejected"):
         for k, (lo, hi, idx, starts) in enumerate(plan_files(summaries, kind, pipe.target_file_bytes)):
-            staged = run.path(".staging", "write", write_fp[:16], kind, f"part-{k:05d}.parquet")
+            staged = run.staged_output(write_fp, kind, k)
             file_tasks.append(FileTask(
                 str(run.root), kind, k, lo, hi, [refs[i] for i in idx], [plan.shards[i] for i in idx], starts, light,
                 plan.schema, select_fp, last_step, extra, str(staged), pipe.specs, pipe.include_scores,

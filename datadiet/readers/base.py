@@ -43,7 +43,7 @@ class Shard:
     @property
     def key(self) -> str:
         """Stable identity of the shard's bytes: path, range, size and mtime."""
-        from ..pipeline.fingerprint import fingerprint
+        from ..fingerprint import fingerprint
 
         return fingerprint(self.reader, self.rel_path, self.path, self.part, self.size, self.mtime)[:16]
 

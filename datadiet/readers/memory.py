@@ -36,7 +36,7 @@ class MemoryReader(Reader):
     """
 
     def shards_for(self, table: pa.Table, name: str, rows_per_shard: int) -> list[Shard]:
-        from ..pipeline.fingerprint import table_fingerprint
+        from ..fingerprint import table_fingerprint
 
         digest = table_fingerprint(table)[:16]
         shards = []

@@ -17,9 +17,9 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..pipeline.rundir import RunDir, read_metadata
 from ..readers.base import Shard
 from ..readers.source import Source
+from ..rundir import RunDir, read_metadata
 from ..scorers.base import NULL_REASON, SCORE_KEY, Scorer
 from .ingest import NARROW_SCHEMA, QUARANTINE_SCHEMA, Ingest
 
@@ -46,7 +46,7 @@ class ScorerSpec:
         return pa.schema(fields + [(f"{self.name}.{NULL_REASON}", pa.string())])
 
     def sidecar(self, run: RunDir, shard_key: str) -> Path:
-        return run.path("scores", self.name, self.fingerprint[:16], f"{shard_key}.parquet")
+        return run.sidecar(self.name, self.fingerprint, shard_key)
 
     def ready(self) -> Scorer:
         """The scorer, set up once per worker process."""
@@ -59,8 +59,7 @@ class ScorerSpec:
 
 
 def ingest_paths(run: RunDir, ingest_fp: str, shard_key: str) -> tuple[Path, Path]:
-    base = run.path("scores", "_ingest", ingest_fp[:16])
-    return base / f"{shard_key}.parquet", base / f"{shard_key}.quarantine.parquet"
+    return run.narrow_table(ingest_fp, shard_key), run.shard_quarantine(ingest_fp, shard_key)
 
 
 @dataclass
@@ -184,7 +183,7 @@ class _InputColumns:
     def __init__(self, run: RunDir, task: ScoreTask):
         by_file: dict[str, list[str]] = {}
         for column, (scorer_name, fp) in task.inputs.items():
-            path = str(run.path("scores", scorer_name, fp[:16], f"{task.shard.key}.parquet"))
+            path = str(run.sidecar(scorer_name, fp, task.shard.key))
             by_file.setdefault(path, []).append(column)
         tables = [pq.read_table(path, columns=cols) for path, cols in sorted(by_file.items())]
         self.columns = {name: t.column(name) for t in tables for name in t.column_names}

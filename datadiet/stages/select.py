@@ -30,50 +30,22 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ..hashing import hash_strings
-from ..pipeline.rundir import RunDir
+from ..rundir import RunDir
 from ..select.base import Budget, GroupSelector, Ranker, RowFilter, Selector
 from .score import ingest_paths
+from .shard_ref import ShardRef
 
 DIGIT_BITS = 16
 GATHER_LIMIT = 1_000_000
 STATE_BASE = [("keep", pa.bool_()), ("reason", pa.string())]
 
 
-@dataclass
-class ShardRef:
-    """What a select task needs to find one shard's narrow data."""
-
-    index: int
-    key: str
-    root: str
-    ingest_fp: str
-    #: score column -> (scorer instance name, sidecar fingerprint)
-    columns: dict[str, tuple[str, str]] = field(default_factory=dict)
-
-    def narrow(self, wanted: list[str]) -> pa.Table:
-        run = RunDir(self.root)
-        table = pq.read_table(ingest_paths(run, self.ingest_fp, self.key)[0])
-        by_file: dict[Path, list[str]] = {}
-        for column in wanted:
-            if column in table.column_names:
-                continue
-            name, fp = self.columns[column]
-            by_file.setdefault(run.path("scores", name, fp[:16], f"{self.key}.parquet"), []).append(column)
-        for path, cols in sorted(by_file.items()):
-            side = pq.read_table(path, columns=["doc_id"] + cols)
-            if side.num_rows != table.num_rows or not side.column("doc_id").equals(table.column("doc_id")):
-                raise ValueError(f"score sidecar {path} does not match its shard's rows; delete it and rerun")
-            for col in cols:
-                table = table.append_column(col, side.column(col))
-        return table
-
-
-def _state_schema(extra: dict[str, pa.DataType]) -> pa.Schema:
+def state_schema(extra: dict[str, pa.DataType]) -> pa.Schema:
     return pa.schema(STATE_BASE + list(extra.items()))
 
 
-def _state_path(run: RunDir, fp: str, step: str, shard_key: str) -> Path:
-    return run.path(".staging", "select", fp[:16], step, f"{shard_key}.parquet")
+def state_path(run: RunDir, fp: str, step: str, shard_key: str) -> Path:
+    return run.select_state(fp, step, shard_key)
 
 
 @dataclass
@@ -90,19 +62,19 @@ class StepTask:
     opts: dict = field(default_factory=dict)
 
 
-def _load_state(run: RunDir, task: StepTask, n: int, extra: dict) -> pa.Table:
+def load_state(run: RunDir, task: StepTask, n: int, extra: dict) -> pa.Table:
     if task.prev is None:
         cols = {"keep": pa.array(np.ones(n, dtype=bool)), "reason": pa.nulls(n, pa.string())}
         cols.update({k: pa.nulls(n, t) for k, t in extra.items()})
-        return pa.table(cols, schema=_state_schema(extra))
-    table = pq.read_table(_state_path(run, task.fp, task.prev, task.ref.key))
+        return pa.table(cols, schema=state_schema(extra))
+    table = pq.read_table(state_path(run, task.fp, task.prev, task.ref.key))
     for k, t in extra.items():
         if k not in table.column_names:
             table = table.append_column(k, pa.nulls(n, t))
     return table
 
 
-def _needed(selectors: list[Selector]) -> list[str]:
+def needed_columns(selectors: list[Selector]) -> list[str]:
     cols = []
     for sel in selectors:
         cols += sel.columns()
@@ -114,8 +86,8 @@ def _needed(selectors: list[Selector]) -> list[str]:
 def run_filters(task: StepTask) -> dict:
     """RowFilters on one shard: the first failing filter names the reason."""
     run = RunDir(task.ref.root)
-    narrow = task.ref.narrow(_needed(task.selectors))
-    state = _load_state(run, task, narrow.num_rows, task.extra)
+    narrow = task.ref.narrow(needed_columns(task.selectors))
+    state = load_state(run, task, narrow.num_rows, task.extra)
     keep = state.column("keep").to_numpy(zero_copy_only=False).copy()
     reasons = state.column("reason").to_pylist()
     for sel in task.selectors:
@@ -128,7 +100,7 @@ def run_filters(task: StepTask) -> dict:
             reasons[alive[j]] = why[j] or f"{sel.registry_name}"
         keep[alive[~ok]] = False
     state = state.set_column(0, "keep", pa.array(keep)).set_column(1, "reason", pa.array(reasons, pa.string()))
-    run.write_table(state, _state_path(run, task.fp, task.step, task.ref.key))
+    run.write_table(state, state_path(run, task.fp, task.step, task.ref.key))
     return {"alive": int(keep.sum())}
 
 
@@ -146,10 +118,10 @@ def group_partition(task: StepTask) -> dict:
     run = RunDir(task.ref.root)
     sel: GroupSelector = task.selectors[0]
     group_col = sel.group_by()
-    narrow = task.ref.narrow(_needed([sel]))
-    state = _load_state(run, task, narrow.num_rows, task.extra)
+    narrow = task.ref.narrow(needed_columns([sel]))
+    state = load_state(run, task, narrow.num_rows, task.extra)
     alive = np.flatnonzero(state.column("keep").to_numpy(zero_copy_only=False))
-    cols = ["doc_id", "n_tokens", "source"] + [c for c in _needed([sel]) if c not in ("doc_id", "n_tokens", "source")]
+    cols = ["doc_id", "n_tokens", "source"] + [c for c in needed_columns([sel]) if c not in ("doc_id", "n_tokens", "source")]
     rows = narrow.take(pa.array(alive)).select(cols)
     rows = rows.append_column("__shard", pa.array(np.full(len(alive), task.ref.index, np.int64)))
     rows = rows.append_column("__pos", pa.array(alive, pa.int64()))
@@ -158,8 +130,7 @@ def group_partition(task: StepTask) -> dict:
     for b in range(n_buckets):
         part = rows.filter(pa.array(bucket == b))
         if part.num_rows:
-            run.write_table(part, run.path(".staging", "select", task.fp[:16], task.step, "spill",
-                                           f"bucket-{b:05d}", f"{task.ref.key}.parquet"))
+            run.write_table(part, run.spill(task.fp, task.step, b, task.ref.key))
     out: dict = {}
     if task.opts.get("sizes"):
         counts = pc.value_counts(rows.column(group_col).combine_chunks())
@@ -182,7 +153,7 @@ class BucketTask:
 def group_decide(task: BucketTask) -> int:
     """Decides every group of one bucket; writes (shard, pos, keep, reason, extras)."""
     run = RunDir(task.root)
-    spill = run.path(".staging", "select", task.fp[:16], task.step, "spill", f"bucket-{task.bucket:05d}")
+    spill = run.spill(task.fp, task.step, task.bucket)
     files = sorted(spill.glob("*.parquet")) if spill.exists() else []
     if not files:
         return 0
@@ -195,8 +166,7 @@ def group_decide(task: BucketTask) -> int:
            "reason": pa.array(decided["reason"], pa.string())}
     for name, dtype in task.selector.extra_columns.items():
         out[name] = pa.array(decided.get(name, [None] * rows.num_rows), dtype)
-    run.write_table(pa.table(out), run.path(".staging", "select", task.fp[:16], task.step, "decided",
-                                            f"bucket-{task.bucket:05d}.parquet"))
+    run.write_table(pa.table(out), run.decided(task.fp, task.step, task.bucket))
     return rows.num_rows
 
 
@@ -204,8 +174,8 @@ def group_apply(task: StepTask) -> dict:
     """Folds the bucket decisions for this shard into its state."""
     run = RunDir(task.ref.root)
     n = pq.read_metadata(ingest_paths(run, task.ref.ingest_fp, task.ref.key)[0]).num_rows
-    state = _load_state(run, task, n, task.extra)
-    decided_dir = run.path(".staging", "select", task.fp[:16], task.step, "decided")
+    state = load_state(run, task, n, task.extra)
+    decided_dir = run.decided(task.fp, task.step)
     files = sorted(decided_dir.glob("*.parquet")) if decided_dir.exists() else []
     parts = [pq.read_table(f, filters=[("__shard", "=", task.ref.index)]) for f in files]
     parts = [p for p in parts if p.num_rows]
@@ -228,7 +198,7 @@ def group_apply(task: StepTask) -> dict:
                     extras[k][p] = value
     cols = {"keep": pa.array(keep), "reason": pa.array(reasons, pa.string())}
     cols.update({k: pa.array(v, task.extra[k]) for k, v in extras.items()})
-    run.write_table(pa.table(cols), _state_path(run, task.fp, task.step, task.ref.key))
+    run.write_table(pa.table(cols), state_path(run, task.fp, task.step, task.ref.key))
     return {"alive": int(keep.sum())}
 
 
@@ -239,8 +209,8 @@ def rank_keys(task: StepTask) -> dict:
     """Computes rank keys of surviving rows; invalid keys are rejected here."""
     run = RunDir(task.ref.root)
     sel: Ranker = task.selectors[0]
-    narrow = task.ref.narrow(_needed([sel]))
-    state = _load_state(run, task, narrow.num_rows, task.extra)
+    narrow = task.ref.narrow(needed_columns([sel]))
+    state = load_state(run, task, narrow.num_rows, task.extra)
     keep = state.column("keep").to_numpy(zero_copy_only=False).copy()
     reasons = state.column("reason").to_pylist()
     alive = np.flatnonzero(keep)
@@ -255,9 +225,9 @@ def rank_keys(task: StepTask) -> dict:
     table = pa.table({"pos": pa.array(pos, pa.int64()), "key": pa.array(keys[valid], pa.uint64()),
                       "weight": pa.array(weight, pa.int64()),
                       "doc_id": narrow.column("doc_id").take(pa.array(pos))})
-    run.write_table(table, run.path(".staging", "select", task.fp[:16], task.step, "keys", f"{task.ref.key}.parquet"))
+    run.write_table(table, run.rank_keys(task.fp, task.step, task.ref.key))
     state = state.set_column(0, "keep", pa.array(keep)).set_column(1, "reason", pa.array(reasons, pa.string()))
-    run.write_table(state, _state_path(run, task.fp, task.step + "-valid", task.ref.key))
+    run.write_table(state, state_path(run, task.fp, task.step + "-valid", task.ref.key))
     return {"rows": len(pos), "weight": int(weight.sum())}
 
 
@@ -350,8 +320,8 @@ def find_boundary(executor, key_paths: list[str], total_rows: int, limit: int) -
 
 def apply_boundary(task: StepTask) -> dict:
     run = RunDir(task.ref.root)
-    state = pq.read_table(_state_path(run, task.fp, task.step + "-valid", task.ref.key))
-    keys = pq.read_table(run.path(".staging", "select", task.fp[:16], task.step, "keys", f"{task.ref.key}.parquet"))
+    state = pq.read_table(state_path(run, task.fp, task.step + "-valid", task.ref.key))
+    keys = pq.read_table(run.rank_keys(task.fp, task.step, task.ref.key))
     boundary: Boundary = task.opts["boundary"]
     keep = state.column("keep").to_numpy(zero_copy_only=False).copy()
     reasons = state.column("reason").to_pylist()
@@ -368,7 +338,7 @@ def apply_boundary(task: StepTask) -> dict:
             keep[p] = False
             reasons[p] = task.selectors[0].reject_reason
     state = state.set_column(0, "keep", pa.array(keep)).set_column(1, "reason", pa.array(reasons, pa.string()))
-    run.write_table(state, _state_path(run, task.fp, task.step, task.ref.key))
+    run.write_table(state, state_path(run, task.fp, task.step, task.ref.key))
     return {"alive": int(keep.sum())}
 
 

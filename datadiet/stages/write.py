@@ -17,13 +17,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..pipeline.rundir import RunDir, read_metadata
 from ..readers.base import Shard
 from ..readers.source import Source
 from ..registry import get
+from ..rundir import RunDir, read_metadata
 from .ingest import QUARANTINE_SCHEMA, Ingest
 from .score import ScorerSpec, ingest_paths
-from .select import ShardRef, _state_path
+from .select import state_path
+from .shard_ref import ShardRef
 
 
 @dataclass
@@ -60,7 +61,7 @@ def shard_summary(task: SummaryTask) -> dict:
 
 
 def _final_state(run: RunDir, fp: str, step: str | None, key: str) -> pa.Table | None:
-    return None if step is None else pq.read_table(_state_path(run, fp, step, key))
+    return None if step is None else pq.read_table(state_path(run, fp, step, key))
 
 
 def _final_keep(run, fp, step, key, n) -> np.ndarray:

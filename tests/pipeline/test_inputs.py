@@ -148,7 +148,7 @@ def test_missing_input_is_an_input_error(tmp_path):
 
 
 def test_writes_stay_inside_the_output_directory(tmp_path):
-    from datadiet.pipeline.rundir import RunDir
+    from datadiet.rundir import RunDir
 
     run = RunDir(tmp_path / "out")
     with pytest.raises(ConfigError, match="outside the output directory"):

@@ -11,7 +11,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..errors import ConfigError
+from .errors import ConfigError
 
 PARQUET_OPTIONS = dict(compression="zstd", compression_level=3, write_statistics=True)
 
@@ -35,6 +35,56 @@ class RunDir:
         if candidate != self.root and self.root not in candidate.parents:
             raise ConfigError(f"refusing to write outside the output directory {self.root}: {candidate}")
         return candidate
+
+    # -- named artifacts: every path a run writes is built here -------------------------
+
+    def sidecar(self, scorer: str, fp: str, shard_key: str) -> Path:
+        """``scores/<scorer>/<fp>/<shard>.parquet``: doc_id + one scorer's columns."""
+        return self.path("scores", scorer, fp[:16], f"{shard_key}.parquet")
+
+    def narrow_table(self, ingest_fp: str, shard_key: str) -> Path:
+        """The ingest sidecar: doc_id, row, n_tokens, n_bytes, source of one shard."""
+        return self.path("scores", "_ingest", ingest_fp[:16], f"{shard_key}.parquet")
+
+    def shard_quarantine(self, ingest_fp: str, shard_key: str) -> Path:
+        return self.path("scores", "_ingest", ingest_fp[:16], f"{shard_key}.quarantine.parquet")
+
+    def fit_state(self, scorer: str, fp: str) -> Path:
+        return self.path("fits", scorer, fp[:16])
+
+    def select_dir(self, fp: str, step: str) -> Path:
+        return self.path(".staging", "select", fp[:16], step)
+
+    def select_state(self, fp: str, step: str, shard_key: str) -> Path:
+        """Per-shard decision state of one select step (keep, reason, extras, order)."""
+        return self.path(".staging", "select", fp[:16], step, f"{shard_key}.parquet")
+
+    def rank_keys(self, fp: str, step: str, shard_key: str) -> Path:
+        return self.path(".staging", "select", fp[:16], step, "keys", f"{shard_key}.parquet")
+
+    def spill(self, fp: str, step: str, bucket: int, shard_key: str | None = None) -> Path:
+        """A group step's spill bucket folder, or one shard's file in it."""
+        folder = self.path(".staging", "select", fp[:16], step, "spill", f"bucket-{bucket:05d}")
+        return folder if shard_key is None else folder / f"{shard_key}.parquet"
+
+    def decided(self, fp: str, step: str, bucket: int | None = None) -> Path:
+        folder = self.path(".staging", "select", fp[:16], step, "decided")
+        return folder if bucket is None else folder / f"bucket-{bucket:05d}.parquet"
+
+    def staged_output(self, write_fp: str, kind: str, index: int) -> Path:
+        return self.path(".staging", "write", write_fp[:16], kind, f"part-{index:05d}.parquet")
+
+    def output_file(self, kind: str, index: int) -> Path:
+        """``data/``, ``rejected/`` or ``quarantine/`` part ``index``."""
+        return self.path(kind, f"part-{index:05d}.parquet")
+
+    @property
+    def manifest(self) -> Path:
+        return self.path("manifest.json")
+
+    @property
+    def report(self) -> Path:
+        return self.path("report.html")
 
     @staticmethod
     def _tmp(target: Path) -> Path:
