@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pyarrow as pa
 
 from ..registry import register
-from .base import Reader, ReadItem, Shard, batch_rows, file_stat, open_fs
+from .base import Reader, ReadItem, Shard, batch_rows, file_stat, shard_fs
 from .parquet import conform
 
 
@@ -62,7 +62,7 @@ class ArrowReader(Reader):
             return schema
 
     def read(self, shard: Shard, batch_size: int, columns=None, schema=None, rows=None) -> Iterator[ReadItem]:
-        fs, path = open_fs(shard.path, shard.storage_options)
+        fs, path = shard_fs(shard)
         try:
             fh, n_batches, get, _ = _open(fs, path)
         except Exception as exc:

@@ -38,6 +38,8 @@ class Shard:
     size: int = 0
     mtime: float = 0.0
     storage_options: dict = field(default_factory=dict, compare=False, hash=False)
+    #: (attempts, backoff seconds) for transient read errors; see readers/retry.py
+    retries: tuple[int, float] = field(default=(4, 0.5), compare=False, hash=False)
     payload: Any = field(default=None, compare=False, hash=False, repr=False)
 
     @property
@@ -91,10 +93,20 @@ def file_stat(fs, path: str) -> tuple[int, float]:
     return int(info.get("size") or 0), float(mtime)
 
 
-def open_fs(path: str, storage_options: dict | None = None):
+def open_fs(path: str, storage_options: dict | None = None, retries: tuple[int, float] | None = None):
+    """(filesystem, path) of a path or URL; with ``retries`` (attempts, backoff) the
+    filesystem retries transient errors."""
     import fsspec
 
-    return fsspec.core.url_to_fs(path, **(storage_options or {}))
+    from .retry import RetryingFS
+
+    fs, stripped = fsspec.core.url_to_fs(path, **(storage_options or {}))
+    return (RetryingFS(fs, *retries) if retries else fs), stripped
+
+
+def shard_fs(shard: Shard):
+    """(retrying filesystem, path) to read ``shard`` with."""
+    return open_fs(shard.path, shard.storage_options, shard.retries)
 
 
 def batch_rows(start: int, n: int) -> np.ndarray:

@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.json as pj
 
 from ..registry import register
-from .base import Reader, ReadItem, Shard, batch_rows, file_stat, open_fs
+from .base import Reader, ReadItem, Shard, batch_rows, file_stat, shard_fs
 
 BLOCK_BYTES = 8 << 20
 SCHEMA_PROBE_BYTES = 1 << 20
@@ -59,7 +59,7 @@ class JsonlReader(Reader):
         return pa.Table.from_pylist(rows).schema
 
     def read(self, shard: Shard, batch_size: int, columns=None, schema=None, rows=None) -> Iterator[ReadItem]:
-        fs, path = open_fs(shard.path, shard.storage_options)
+        fs, path = shard_fs(shard)
         line_no = 0
         try:
             fh = fs.open(path, "rb", compression=_compression(path))

@@ -8,7 +8,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..registry import register
-from .base import Reader, ReadItem, Shard, batch_rows, file_stat, open_fs
+from .base import Reader, ReadItem, Shard, batch_rows, file_stat, shard_fs
 
 
 @register("reader", "parquet")
@@ -47,7 +47,7 @@ class ParquetReader(Reader):
             return pq.ParquetFile(fh).schema_arrow
 
     def read(self, shard: Shard, batch_size: int, columns=None, schema=None, rows=None) -> Iterator[ReadItem]:
-        fs, path = open_fs(shard.path, shard.storage_options)
+        fs, path = shard_fs(shard)
         try:
             fh = fs.open(path, "rb")
             pf = pq.ParquetFile(fh)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import posixpath
 from collections.abc import Iterator
 from typing import Any, Literal
@@ -37,12 +38,18 @@ class Source(Component):
     with both, unless ``text_column`` is also present). ``id_column`` gives doc ids; without
     it a doc id is ``<path relative to the input root>:<row>``.
 
+    Text columns must be strings or binary (decoded as UTF-8; rows that are not valid
+    UTF-8 are quarantined); with ``cast_text`` numbers, booleans and dates are cast to
+    strings, otherwise they are an error before any compute. Transient read errors are
+    retried ``read_retries`` times, after ``read_backoff * 2**k`` seconds.
+
     Example::
 
         Source(paths="data/*.parquet", text_column="text", id_column="id")
     """
 
-    _constraints = {"rows_per_shard": Interval(int, 1, None), "batch_size": Interval(int, 1, None)}
+    _constraints = {"rows_per_shard": Interval(int, 1, None), "batch_size": Interval(int, 1, None),
+                    "read_retries": Interval(int, 0, 20), "read_backoff": Interval(float, 0, 60)}
 
     def __init__(
         self,
@@ -58,6 +65,9 @@ class Source(Component):
         rows_per_shard: int = 100_000,
         batch_size: int = 2048,
         storage_options: dict | None = None,
+        cast_text: bool = False,
+        read_retries: int = 3,
+        read_backoff: float = 0.5,
     ):
         self.paths = paths
         self.format = format
@@ -71,6 +81,9 @@ class Source(Component):
         self.rows_per_shard = rows_per_shard
         self.batch_size = batch_size
         self.storage_options = storage_options
+        self.cast_text = cast_text
+        self.read_retries = read_retries
+        self.read_backoff = read_backoff
         self._data: pa.Table | None = None
         self._data_name = "table"
 
@@ -111,7 +124,7 @@ class Source(Component):
         entries = [self.paths] if isinstance(self.paths, str) else list(self.paths)
         out = []
         for entry in entries:
-            fs, path = open_fs(entry, self.storage_options)
+            fs, path = open_fs(entry, self.storage_options, self.retries)
             local = fs.protocol in ("file", ("file", "local")) or "file" in (fs.protocol or ())
 
             def url(p, fs=fs, local=local):
@@ -159,10 +172,22 @@ class Source(Component):
             return get("reader", "memory")().shards_for(self._data, self._data_name, self.rows_per_shard)
         shards = []
         for fmt, path, rel in self._files():
-            fs, local_path = open_fs(path, self.storage_options)
+            fs, local_path = open_fs(path, self.storage_options, self.retries)
             reader = get("reader", fmt)()
-            shards += reader.discover(fs, local_path, rel, self.rows_per_shard, self.storage_options or {})
+            found = reader.discover(fs, local_path, rel, self.rows_per_shard, self.storage_options or {})
+            shards += [dataclasses.replace(s, retries=self.retries) for s in found]
         return shards
+
+    @property
+    def retries(self) -> tuple[int, float]:
+        """(attempts, backoff seconds) for transient read errors."""
+        return self.read_retries + 1, float(self.read_backoff)
+
+    def text_columns(self) -> list[str]:
+        """The columns read as text."""
+        if self.instruction_column and self.response_column:
+            return [self.instruction_column, self.response_column]
+        return [self.text_column] if self.text_column else []
 
     def file_schemas(self, shards: list[Shard]) -> dict[str, pa.Schema | Exception]:
         """Schema of each distinct input file (the error when it cannot be read)."""
@@ -172,7 +197,7 @@ class Source(Component):
                 continue
             reader = get("reader", shard.reader)()
             try:
-                fs = open_fs(shard.path, self.storage_options)[0] if shard.reader != "memory" else None
+                fs = open_fs(shard.path, self.storage_options, self.retries)[0] if shard.reader != "memory" else None
                 out[shard.path] = reader.schema(fs, shard)
             except Exception as exc:
                 out[shard.path] = exc
@@ -195,6 +220,7 @@ class Source(Component):
                     f"{rel[path]}: column {missing[0]!r} not found (configured as "
                     f"{self._role(missing[0])}); the file has columns: {', '.join(schema.names) or '(none)'}"
                 )
+            self._check_types(rel[path], schema)
             good.append(schema)
         if not good:
             return pa.schema([])
@@ -203,11 +229,42 @@ class Source(Component):
         except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
             raise InputError(f"input files have incompatible schemas: {exc}") from None
 
+    def _check_types(self, file: str, schema: pa.Schema) -> None:
+        """Text columns must hold text (or, with cast_text, scalars); ids and sources scalars."""
+        for column in self.text_columns():
+            dtype = schema.field(column).type
+            if is_text_type(dtype) or (self.cast_text and is_scalar_type(dtype)):
+                continue
+            hint = ("; set source.cast_text: true to cast it to strings" if is_scalar_type(dtype)
+                    else "; nested values cannot be used as text, even with source.cast_text")
+            raise InputError(f"{file}: column {column!r} ({self._role(column)}) has type {dtype}, "
+                             f"expected strings or binary UTF-8 text{hint}")
+        for column in (self.id_column, self.source_column):
+            if column and not is_scalar_type(dtype := schema.field(column).type) and not is_text_type(dtype):
+                raise InputError(f"{file}: column {column!r} ({self._role(column)}) has type {dtype}, "
+                                 "expected strings or numbers")
+
     def _role(self, column: str) -> str:
         for role in ("text_column", "instruction_column", "response_column", "id_column", "source_column"):
             if getattr(self, role) == column:
                 return role
         return "a column"
+
+
+def is_text_type(dtype: pa.DataType) -> bool:
+    """Strings, binary (decoded as UTF-8), all-null columns and dictionaries of those."""
+    if pa.types.is_dictionary(dtype):
+        return is_text_type(dtype.value_type)
+    return (pa.types.is_string(dtype) or pa.types.is_large_string(dtype) or pa.types.is_binary(dtype)
+            or pa.types.is_large_binary(dtype) or pa.types.is_null(dtype)
+            or str(dtype) in ("string_view", "binary_view"))
+
+
+def is_scalar_type(dtype: pa.DataType) -> bool:
+    """Types with an unambiguous string form: integers, floats, decimals, booleans, dates, times."""
+    t = pa.types
+    return (t.is_integer(dtype) or t.is_floating(dtype) or t.is_decimal(dtype) or t.is_boolean(dtype)
+            or t.is_temporal(dtype))
 
 
 def iter_texts(paths: str | list[str], text_column: str = "text", limit: int | None = None,

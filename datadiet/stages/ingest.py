@@ -2,7 +2,8 @@
 
 The scoring view has doc_id, text, n_tokens (and instruction/response for instruction
 data); the narrow table has doc_id, row (index in the file), n_tokens, n_bytes, source.
-Rows with null or empty text or a null id are quarantined, never dropped.
+Rows with null or empty text, text that is not valid UTF-8, or a null id are quarantined
+(with the file, row and error), never dropped; the rest of the batch is kept.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..errors import InputError
 from ..readers.base import Shard
-from ..readers.source import Source
+from ..readers.source import Source, is_scalar_type, is_text_type
 from ..registry import get
 
 NARROW_SCHEMA = pa.schema([
@@ -131,19 +133,60 @@ class Ingest:
         return f"{shard.rel_path}:{row}"
 
     def _text(self, batch: pa.RecordBatch) -> pa.Array:
+        """The document text as strings (rows that are not valid UTF-8 become null)."""
+        return self._decoded_text(batch)[0]
+
+    def _decoded_text(self, batch: pa.RecordBatch) -> tuple[pa.Array, dict[int, str]]:
+        """(text, {batch index: error} for rows whose text columns are not valid UTF-8)."""
         src = self.source
         if src.instruction_column and src.response_column:
-            instr = batch.column(src.instruction_column).cast(pa.string())
-            resp = batch.column(src.response_column).cast(pa.string())
+            instr, bad = self._decoded(batch, src.instruction_column)
+            resp, bad_resp = self._decoded(batch, src.response_column)
+            bad = {**bad_resp, **bad}
             if src.template == "{instruction}\n\n{response}":
-                return pc.binary_join_element_wise(instr, resp, "\n\n")
-            return pa.array([None if i is None or r is None else src.template.format(instruction=i, response=r)
+                return pc.binary_join_element_wise(instr, resp, "\n\n"), bad
+            text = pa.array([None if i is None or r is None else src.template.format(instruction=i, response=r)
                              for i, r in zip(instr.to_pylist(), resp.to_pylist())], pa.string())
-        return batch.column(src.text_column).cast(pa.string())
+            return text, bad
+        return self._decoded(batch, src.text_column)
+
+    def _decoded(self, batch: pa.RecordBatch, column: str) -> tuple[pa.Array, dict[int, str]]:
+        """One text column as strings, validated as UTF-8 (C speed unless a row is bad)."""
+        values = batch.column(column)
+        dtype = values.type
+        if pa.types.is_dictionary(dtype):
+            values, dtype = values.dictionary_decode(), dtype.value_type
+        if not is_text_type(dtype):
+            if self.source.cast_text and is_scalar_type(dtype):
+                return values.cast(pa.string()), {}
+            raise InputError(f"column {column!r} has type {dtype}, expected strings or binary UTF-8 text "
+                             "(source.cast_text: true casts numbers, booleans and dates)")
+        if pa.types.is_null(dtype):
+            return pa.nulls(len(values), pa.string()), {}
+        if str(dtype) in ("string_view", "binary_view"):
+            values = values.cast(pa.large_binary())
+            dtype = values.type
+        as_binary = values.view(pa.large_binary() if pa.types.is_large_string(dtype) or
+                                pa.types.is_large_binary(dtype) else pa.binary())
+        text = as_binary.view(pa.large_string() if pa.types.is_large_binary(as_binary.type) else pa.string())
+        try:
+            text.validate(full=True)
+            return text, {}
+        except pa.ArrowInvalid:
+            pass
+        bad: dict[int, str] = {}
+        decoded = []
+        for i, raw in enumerate(as_binary.to_pylist()):
+            try:
+                decoded.append(None if raw is None else raw.decode("utf-8"))
+            except UnicodeDecodeError as exc:
+                bad[i] = f"invalid UTF-8 in column {column!r} at byte {exc.start}"
+                decoded.append(None)
+        return pa.array(decoded, text.type), bad
 
     def _convert(self, shard: Shard, batch: pa.RecordBatch, rows: np.ndarray) -> IngestBatch:
         src = self.source
-        text = self._text(batch)
+        text, bad_utf8 = self._decoded_text(batch)
         if src.id_column:
             doc_id = batch.column(src.id_column).cast(pa.string())
         else:
@@ -160,17 +203,14 @@ class Ingest:
         bad = null_text | empty | null_id
         quarantine = []
         if bad.any():
-            records = None
             for i in np.flatnonzero(bad).tolist():
-                if records is None:
-                    records = batch.to_pylist()
-                error = ("null id" if null_id[i] else "null text" if null_text[i] else "empty text")
                 col = src.id_column if null_id[i] else (src.text_column or src.response_column)
+                error = ("null id in column " + repr(col) if null_id[i] else bad_utf8.get(i)
+                         or ("null text" if null_text[i] else "empty text") + f" in column {col!r}")
                 quarantine.append(dict(
                     file=shard.rel_path, row=int(rows[i]), n_rows=1, doc_id=doc_id[i].as_py(),
-                    source=source[i].as_py(), error=f"{shard.rel_path} row {int(rows[i])}: {error} "
-                                                    f"in column {col!r}",
-                    raw=json.dumps(records[i], default=str, ensure_ascii=False)))
+                    source=source[i].as_py(), error=f"{shard.rel_path} row {int(rows[i])}: {error}",
+                    raw=_raw_record(batch, i)))
             keep = pa.array(~bad)
             batch, text, doc_id, source, pieces = (batch.filter(keep), text.filter(keep), doc_id.filter(keep),
                                                    source.filter(keep), pieces.filter(keep))
@@ -181,9 +221,21 @@ class Ingest:
         n_bytes = pc.binary_length(text).cast(pa.int64())
         view_cols = {"doc_id": doc_id, "text": text, "n_tokens": n_tokens}
         if src.instruction_column and src.response_column:
-            view_cols["instruction"] = batch.column(src.instruction_column).cast(pa.string())
-            view_cols["response"] = batch.column(src.response_column).cast(pa.string())
+            view_cols["instruction"] = self._decoded(batch, src.instruction_column)[0]
+            view_cols["response"] = self._decoded(batch, src.response_column)[0]
         view = pa.RecordBatch.from_pydict(view_cols)
         narrow = pa.RecordBatch.from_arrays(
             [doc_id, pa.array(rows, pa.int64()), n_tokens, n_bytes, source], schema=NARROW_SCHEMA)
         return IngestBatch(view=view, narrow=narrow, quarantine=quarantine)
+
+
+def _raw_record(batch: pa.RecordBatch, i: int) -> str:
+    """Row ``i`` as JSON; bytes that are not valid UTF-8 are shown as U+FFFD."""
+    row = {}
+    for name, column in zip(batch.schema.names, batch.columns):
+        value = column[i]
+        if pa.types.is_string(value.type) or pa.types.is_large_string(value.type):
+            value = value.cast(pa.large_binary() if pa.types.is_large_string(value.type) else pa.binary())
+        value = value.as_py()
+        row[name] = value.decode("utf-8", errors="replace") if isinstance(value, bytes) else value
+    return json.dumps(row, default=str, ensure_ascii=False)

@@ -1,0 +1,121 @@
+"""Bad input: every row ends selected, rejected or quarantined with its file and row, or
+the run stops before any compute with an error naming the file and column."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+import datadiet
+from datadiet.errors import InputError
+from tests.conftest import base_recipe, read_dir
+
+WORDS = "a plain sentence with enough ordinary words to pass every length rule easily " * 3
+
+
+def _recipe(paths, out, **source):
+    recipe = base_recipe(paths, out, select=[], budget=None)
+    recipe["scorers"] = ["length", "compression", "charstats", "repetition"]
+    recipe["source"] = {"paths": str(paths), "text_column": "text", "id_column": "id", **source}
+    return recipe
+
+
+def _run(paths, out, **source):
+    return datadiet.Pipeline.from_config(_recipe(paths, out, **source)).run()
+
+
+def _quarantine(result) -> list[dict]:
+    parts = read_dir(result.output_dir / "quarantine")
+    return pa.concat_tables(parts).to_pylist() if parts else []
+
+
+def _texts(n: int) -> list[bytes]:
+    return [f"{WORDS} number {i}".encode() for i in range(n)]
+
+
+def _assert_nothing_lost(result, n_input: int) -> None:
+    c = result.manifest["counts"]
+    assert c["input_rows"] == n_input == c["selected_rows"] + c["rejected_rows"] + c["quarantined_rows"]
+
+
+@pytest.mark.parametrize("text_type", [pa.binary(), pa.string(), pa.large_binary()])
+def test_invalid_utf8_rows_are_quarantined_and_the_rest_kept(tmp_path, text_type):
+    texts = _texts(12)
+    texts[3] = b"bad \xff\xfe bytes " + WORDS.encode()
+    texts[8] = b"\xc3\x28 a truncated sequence " + WORDS.encode()
+    # a string column written by a non-conforming writer holds the same bytes unchecked
+    column = pa.array(texts, pa.large_binary() if text_type == pa.large_binary() else pa.binary())
+    if text_type == pa.string():
+        column = column.view(pa.string())
+    pq.write_table(pa.table({"id": [f"r{i}" for i in range(12)], "text": column}), tmp_path / "b_bin.parquet")
+    result = _run(tmp_path / "b_bin.parquet", tmp_path / "out")
+    q = {r["row"]: r for r in _quarantine(result)}
+    assert sorted(q) == [3, 8]
+    assert q[3]["file"] == "b_bin.parquet" and q[3]["doc_id"] == "r3"
+    assert "b_bin.parquet row 3: invalid UTF-8 in column 'text' at byte 4" == q[3]["error"]
+    assert "\ufffd" in q[3]["raw"]
+    kept = pa.concat_tables(read_dir(result.output_dir / "data"))
+    assert sorted(kept.column("id").to_pylist()) == sorted(f"r{i}" for i in range(12) if i not in (3, 8))
+    _assert_nothing_lost(result, 12)
+
+
+def test_invalid_utf8_in_a_response_column(tmp_path):
+    responses = _texts(4)
+    responses[1] = b"\xff" + responses[1]
+    table = pa.table({"id": ["a", "b", "c", "d"], "instruction": ["say something"] * 4,
+                      "response": pa.array(responses, pa.binary())})
+    pq.write_table(table, tmp_path / "pairs.parquet")
+    result = _run(tmp_path / "pairs.parquet", tmp_path / "out", text_column=None,
+                  instruction_column="instruction", response_column="response")
+    q = _quarantine(result)
+    assert [(r["doc_id"], r["row"]) for r in q] == [("b", 1)]
+    assert "column 'response'" in q[0]["error"]
+    _assert_nothing_lost(result, 4)
+
+
+@pytest.mark.parametrize("column,type_name,hint", [
+    (pa.array(range(5), pa.int64()), "int64", "cast_text"),
+    (pa.array([{"body": WORDS}] * 5), "struct<body: string>", "nested"),
+    (pa.array([[WORDS]] * 5), "list<", "nested"),
+])
+def test_text_of_a_non_text_type_fails_before_compute(tmp_path, column, type_name, hint):
+    pq.write_table(pa.table({"id": [f"r{i}" for i in range(5)], "text": column}), tmp_path / "typed.parquet")
+    with pytest.raises(InputError) as err:
+        datadiet.Pipeline.from_config(_recipe(tmp_path / "typed.parquet", tmp_path / "out")).validate()
+    message = str(err.value)
+    assert "typed.parquet" in message and "'text'" in message and type_name in message and hint in message
+    assert not (tmp_path / "out").exists()
+
+
+def test_cast_text_casts_numbers_but_not_nested_values(tmp_path):
+    pq.write_table(pa.table({"id": ["a", "b"], "text": pa.array([123456, 7], pa.int64())}), tmp_path / "n.parquet")
+    result = _run(tmp_path / "n.parquet", tmp_path / "out", cast_text=True)
+    assert result.manifest["counts"]["selected_rows"] == 2
+    pq.write_table(pa.table({"id": ["a"], "text": pa.array([[WORDS]])}), tmp_path / "l.parquet")
+    with pytest.raises(InputError, match="l.parquet.*nested"):
+        datadiet.Pipeline.from_config(_recipe(tmp_path / "l.parquet", tmp_path / "o2", cast_text=True)).validate()
+
+
+def test_struct_id_column_fails_before_compute(tmp_path):
+    table = pa.table({"id": pa.array([{"k": 1}, {"k": 2}]), "text": [WORDS, WORDS]})
+    pq.write_table(table, tmp_path / "ids.parquet")
+    with pytest.raises(InputError, match=r"ids.parquet: column 'id' \(id_column\) has type struct"):
+        datadiet.Pipeline.from_config(_recipe(tmp_path / "ids.parquet", tmp_path / "out")).validate()
+
+
+def test_null_ids_are_quarantined_naming_file_and_row(tmp_path):
+    ids = ["a", None, "c", None]
+    pq.write_table(pa.table({"id": ids, "text": [WORDS] * 4}), tmp_path / "nulls.parquet")
+    result = _run(tmp_path / "nulls.parquet", tmp_path / "out")
+    q = _quarantine(result)
+    assert sorted((r["file"], r["row"]) for r in q) == [("nulls.parquet", 1), ("nulls.parquet", 3)]
+    assert all("null id in column 'id'" in r["error"] for r in q)
+    _assert_nothing_lost(result, 4)
+
+
+def test_a_glob_matching_nothing_is_a_clear_error(tmp_path):
+    (tmp_path / "shards").mkdir()
+    pq.write_table(pa.table({"id": ["a"], "text": [WORDS]}), tmp_path / "shards" / "a.parquet")
+    with pytest.raises(InputError, match=r"no input files match .*\*\.jsonl"):
+        datadiet.Pipeline.from_config(_recipe(tmp_path / "shards" / "*.jsonl", tmp_path / "out")).validate()
