@@ -84,10 +84,10 @@ class Pipeline:
         from datadiet import Pipeline, Source, Budget
         from datadiet.scorers import get_scorer
         from datadiet.select import get_selector
-        p = Pipeline(source=Source(paths="data/*.parquet", id_column="id"),
+        p = Pipeline(source=Source(paths="data_samples/corpus/*.parquet", id_column="id"),
                      scorers=[get_scorer("compression")()],
-                     select=[get_selector("top_k")(score="compression", keep="high")],
-                     budget=Budget(tokens=1_000_000), output="out/run1")
+                     select=[get_selector("top_k")(score="compression.ratio", keep="high")],
+                     budget=Budget(tokens=100_000), output="out/run1", scheduler="synchronous")
         result = p.run()
     """
 
