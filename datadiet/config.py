@@ -27,6 +27,7 @@ from .readers.source import Source
 from .registry import get
 from .select.base import Budget
 from .stages.score import ScorerSpec
+from .urls import local_output, require_filesystem
 
 TOP_LEVEL = {"source", "target", "targets", "scorers", "select", "budget", "output", "execution", "seed"}
 OUTPUT_KEYS = {"path", "target_file_bytes", "include_scores"}
@@ -75,6 +76,11 @@ def _component(family: str, entry: Any, where: str, allow_name: bool = False):
     return name, cls.from_config(params, where=f"{where} ({kind})")
 
 
+def _check_urls(paths, where: str) -> None:
+    for path in [paths] if isinstance(paths, str) else list(paths or []):
+        require_filesystem(str(path), where)
+
+
 def pipeline_kwargs(config: dict, overrides: dict | None = None) -> dict:
     """Constructor arguments of :class:`~datadiet.Pipeline` from a recipe mapping.
     ``overrides``: input (replaces source.paths), output, scheduler, workers."""
@@ -84,11 +90,14 @@ def pipeline_kwargs(config: dict, overrides: dict | None = None) -> dict:
     if "input" in overrides:
         source_cfg["paths"] = overrides["input"]
     source = Source.from_config(source_cfg, where="source")
+    _check_urls(source.paths, "--input" if "input" in overrides else "source.paths")
     target = {}
     if config.get("target"):
         target["default"] = Source.from_config(dict(_mapping(config["target"], "target")), where="target")
+        _check_urls(target["default"].paths, "target.paths")
     for name, cfg in _mapping(config.get("targets"), "targets").items():
         target[str(name)] = Source.from_config(dict(_mapping(cfg, f"targets.{name}")), where=f"targets.{name}")
+        _check_urls(target[str(name)].paths, f"targets.{name}.paths")
     scorers_cfg = config.get("scorers") or []
     if not isinstance(scorers_cfg, list):
         raise ConfigError(f"scorers: expected a list. Got {scorers_cfg!r} instead.")
@@ -107,7 +116,8 @@ def pipeline_kwargs(config: dict, overrides: dict | None = None) -> dict:
     _check_keys(execution, EXECUTION_KEYS, "execution")
     kwargs = dict(
         source=source, target=target, scorers=specs, select=steps, budget=budget,
-        output=overrides.get("output", output.get("path", "out")),
+        output=local_output(overrides.get("output", output.get("path", "out")),
+                            "--output" if "output" in overrides else "output.path"),
         seed=config.get("seed", 0),
         scheduler=overrides.get("scheduler", execution.get("scheduler", "local")),
         workers=overrides.get("workers", execution.get("workers")),
