@@ -98,6 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
         add_proxy_parser = None
     if add_proxy_parser is not None:
         add_proxy_parser(sub)
+    from .report.cli import add_report_parser
+
+    add_report_parser(sub)
     return parser
 
 

@@ -83,7 +83,7 @@ def build_manifest(pipe, plan, run, executor, shard_stats, summaries, budget_inf
         }
     timings = {k: round(v, 4) for k, v in timings.items()}
     timings["total"] = round(sum(timings.values()), 4)
-    return {
+    manifest = {
         "datadiet_version": __version__,
         "created_unix": int(time.time()),
         "recipe": pipe.to_config(),
@@ -106,3 +106,7 @@ def build_manifest(pipe, plan, run, executor, shard_stats, summaries, budget_inf
         "timings_s": timings,
         "outputs": {k: [str(Path(p).relative_to(run.root)) for p in v] for k, v in outputs.items()},
     }
+    from ..report.diagnostics import run_diagnostics
+
+    manifest["diagnostics"] = {**diagnostics, **run_diagnostics(run.root, manifest)}
+    return manifest

@@ -1,0 +1,23 @@
+"""The run report: ``build_report`` renders report.html from a finished run directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .data import load_decisions, read_manifest
+from .diagnostics import diagnostics
+
+__all__ = ["build_report", "diagnostics", "load_decisions", "read_manifest", "write_report"]
+
+
+def build_report(run_dir: str | Path, manifest: dict) -> str:
+    """The HTML of the report of the run in ``run_dir`` (its manifest already read)."""
+    from .html import render
+    from .summary import summarize
+
+    return render(run_dir, manifest, summarize(run_dir, manifest))
+
+
+def write_report(run, manifest: dict) -> Path:
+    """Writes ``OUT/report.html`` for a :class:`~datadiet.rundir.RunDir` atomically."""
+    return run.write_text(build_report(run.root, manifest), run.report)

@@ -1,0 +1,100 @@
+"""Matplotlib figures of a run (Agg backend), each returned as a base64 PNG data URI."""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+KEPT, DROPPED = "#2a9d5c", "#c8553d"
+DPI = 90
+
+
+def literal(text: str) -> str:
+    """User text as a literal matplotlib label (``$`` would start mathtext)."""
+    return str(text).replace("$", r"\$")
+
+
+def _png(fig) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight")
+    plt.close(fig)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def histogram(column: str, kept: np.ndarray, dropped: np.ndarray) -> tuple[str, bool]:
+    """Kept vs dropped counts of one score on shared bins; returns (image, clipped), where
+    ``clipped`` says the range was cut to the 0.5-99.5th percentiles (outliers in the end bins)."""
+    both = np.concatenate([kept, dropped])
+    lo, hi = np.percentile(both, [0.5, 99.5]) if len(both) else (0.0, 1.0)
+    clipped = bool(len(both) and (both.min() < lo or both.max() > hi))
+    if hi <= lo:
+        lo, hi = lo - 0.5, hi + 0.5
+    bins = np.linspace(lo, hi, 31)
+    fig, ax = plt.subplots(figsize=(4.2, 2.5))
+    for values, colour, name in ((dropped, DROPPED, "dropped"), (kept, KEPT, "kept")):
+        if len(values):
+            ax.hist(np.clip(values, lo, hi), bins=bins, color=colour, alpha=0.6, label=f"{name} ({len(values):,})")
+    ax.set_title(literal(column), fontsize=9)
+    ax.tick_params(labelsize=7)
+    ax.set_ylabel("rows", fontsize=8)
+    ax.legend(fontsize=7, frameon=False)
+    return _png(fig), clipped
+
+
+def correlation(columns: list[str], matrix: np.ndarray) -> str:
+    """Heatmap of a (Spearman) correlation matrix."""
+    size = max(4.0, 0.32 * len(columns) + 2)
+    fig, ax = plt.subplots(figsize=(size + 1, size))
+    im = ax.imshow(matrix, cmap="RdBu_r", vmin=-1, vmax=1)
+    ax.set_xticks(range(len(columns)), [literal(c) for c in columns], rotation=90, fontsize=7)
+    ax.set_yticks(range(len(columns)), [literal(c) for c in columns], fontsize=7)
+    if len(columns) <= 12:
+        for i in range(len(columns)):
+            for j in range(len(columns)):
+                if not np.isnan(matrix[i, j]):
+                    ax.text(j, i, f"{matrix[i, j]:.2f}", ha="center", va="center", fontsize=6)
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    return _png(fig)
+
+
+def composition(by_source: dict[str, dict[str, int]]) -> str:
+    """Share of each source before and after selection, in rows and in tokens."""
+    names = list(by_source)
+    fig, axes = plt.subplots(1, 2, figsize=(8.4, 0.9 + 0.22 * max(len(names), 3) + 0.6))
+    colours = plt.get_cmap("tab20")(np.arange(len(names)) % 20)
+    for ax, unit in zip(axes, ("rows", "tokens")):
+        totals = {stage: sum(d[f"{unit}_{stage}"] for d in by_source.values()) for stage in ("in", "kept")}
+        left = np.zeros(2)
+        for k, name in enumerate(names):
+            shares = np.array([by_source[name][f"{unit}_{s}"] / totals[s] if totals[s] else 0.0
+                               for s in ("in", "kept")])
+            ax.barh([1, 0], shares, left=left, color=colours[k], label=literal(name))
+            left += shares
+        ax.set_yticks([1, 0], [f"input\n{totals['in']:,}", f"kept\n{totals['kept']:,}"], fontsize=7)
+        ax.set_xlim(0, 1)
+        ax.set_title(f"share of {unit}", fontsize=9)
+        ax.tick_params(axis="x", labelsize=7)
+    axes[1].legend(fontsize=7, frameon=False, bbox_to_anchor=(1.02, 1), loc="upper left")
+    return _png(fig)
+
+
+def series(title: str, x_label: str, x: list[float], ys: dict[str, list[float]], marks: dict[str, float]) -> str:
+    """Line plot of one or more series over a shared x, with vertical marks (e.g. a budget)."""
+    fig, ax = plt.subplots(figsize=(6, 2.8))
+    for label, y in ys.items():
+        ax.plot(x, y, label=literal(label), linewidth=1.4)
+    for name, at in marks.items():
+        ax.axvline(at, color="#555", linestyle="--", linewidth=1)
+        ax.annotate(literal(name), (at, 1), xycoords=("data", "axes fraction"), fontsize=7, rotation=90, va="top", ha="right")
+    ax.set_title(literal(title), fontsize=9)
+    ax.set_xlabel(literal(x_label), fontsize=8)
+    ax.tick_params(labelsize=7)
+    if len(ys) > 1:
+        ax.legend(fontsize=7, frameon=False)
+    return _png(fig)
