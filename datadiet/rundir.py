@@ -71,6 +71,12 @@ class RunDir:
         folder = self.path(".staging", "select", fp[:16], step, "decided")
         return folder if bucket is None else folder / f"bucket-{bucket:05d}.parquet"
 
+    def select_part(self, fp: str, step: str, kind: str, part: int, name: str | None = None) -> Path:
+        """A multi-round select step's folder ``<kind>/part-<part>`` (files for one shard or
+        hash partition), or the file ``<name>.parquet`` in it."""
+        folder = self.path(".staging", "select", fp[:16], step, kind, f"part-{part:05d}")
+        return folder if name is None else folder / f"{name}.parquet"
+
     def staged_output(self, write_fp: str, kind: str, index: int) -> Path:
         return self.path(".staging", "write", write_fp[:16], kind, f"part-{index:05d}.parquet")
 

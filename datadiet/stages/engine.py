@@ -66,3 +66,5 @@ def run_step(ctx: StepContext, selector, step: str, prev: str | None) -> None:
         raise ConfigError(f"{type(selector).__name__} has kind {selector.kind!r}; engines exist for "
                           f"{', '.join(sorted(ENGINES))}") from None
     fn(ctx, selector, step, prev)
+
+from . import components  # noqa: E402,F401  (registers the "components" engine)
