@@ -101,6 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .report.cli import add_report_parser
 
     add_report_parser(sub)
+    from .evaluate.cli import add_eval_parser
+
+    add_eval_parser(sub)
     return parser
 
 
