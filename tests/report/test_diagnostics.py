@@ -6,8 +6,10 @@ import pyarrow as pa
 import pytest
 
 import datadiet
+from datadiet.report.data import load_decisions
 from datadiet.report.diagnostics import diagnostics, ks_statistic
 from tests.conftest import base_recipe, write_recipe
+from tests.proxy_fixtures import gpt2_proxy, one_torch_thread  # noqa: F401
 
 
 def test_manifest_has_the_diagnostics(report_run):
@@ -46,3 +48,24 @@ def test_without_ranking_or_target(tmp_path, samples):
 def test_ks_statistic():
     assert ks_statistic(pa.array([1.0, 2.0]).to_numpy(), pa.array([1.0, 2.0]).to_numpy()) == 0
     assert ks_statistic(pa.array([0.0, 0.1]).to_numpy(), pa.array([5.0, 6.0]).to_numpy()) == 1
+
+
+@pytest.mark.slow
+def test_cluster_coverage_of_a_kmeans_run(tmp_path, samples, gpt2_proxy):  # noqa: F811
+    recipe = base_recipe(
+        samples / "corpus" / "part-00000.parquet", tmp_path / "out",
+        scorers=[{"type": "embedding", "model": str(gpt2_proxy.out_dir), "max_length": 64},
+                 {"type": "kmeans", "n_clusters": 8, "sample_rows": 400}],
+        select=[{"type": "cluster_balanced", "cluster_column": "kmeans.cluster", "score": "kmeans.distance",
+                 "keep": "low"}],
+        budget={"documents": 24})
+    result = datadiet.Pipeline.from_yaml(write_recipe(tmp_path / "r.yaml", recipe)).run()
+    cov = result.manifest["diagnostics"]["cluster_coverage"]
+    assert cov["available"]
+    got = cov["by_column"]["kmeans.cluster"]
+    clusters = pa.concat_tables(list(load_decisions(tmp_path / "out", result.manifest)))
+    ids = clusters.column("kmeans.cluster").to_pylist()
+    kept = clusters.column("kept").to_pylist()
+    assert got["clusters"] == len(set(ids)) and got["covered"] == len({c for c, k in zip(ids, kept) if k})
+    assert got["covered"] == got["clusters"]  # equal quotas reach every cluster
+    assert "Cluster coverage" in (tmp_path / "out" / "report.html").read_text()

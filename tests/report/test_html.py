@@ -52,3 +52,14 @@ def test_user_text_is_escaped(report_run):
     assert escape(HOSTILE[:40]) in html  # the longest document is an example of length.chars
     assert HOSTILE[:20] not in html
     assert escape(HOSTILE_SOURCE) in html and HOSTILE_SOURCE not in html
+
+
+@pytest.mark.slow
+def test_the_probe_sees_a_broken_image(tmp_path):
+    chromium()
+    page = tmp_path / "broken.html"
+    page.write_text("<!doctype html><html><head></head><body><img alt='broken' "
+                    "src='data:image/png;base64,AAAA'></body></html>")
+    probe, _, _ = open_page(page, tmp_path)
+    assert probe["imgs"] == [{"alt": "broken", "w": 0, "h": 0, "done": True}]
+    assert probe["errors"], "a broken image must show up as an error"
