@@ -117,10 +117,11 @@ class RetryingFile:
 
 class RetryingFS:
     """An fsspec filesystem whose metadata calls and opened files retry transient errors.
-    ``exists`` and ``isdir`` are answered from ``info`` so that a transient error is
-    retried instead of being taken for "no such path" (what fsspec's defaults do)."""
+    ``exists`` and ``isdir`` are answered from ``info``, and listings ask fsspec to raise,
+    so that a transient error is retried instead of being taken for "no such path" or an
+    empty directory (what fsspec's defaults do)."""
 
-    RETRIED = ("info", "glob", "find", "ls", "cat_file", "size")
+    RETRIED = ("info", "ls", "cat_file", "size")
 
     def __init__(self, fs, attempts: int = 4, backoff: float = 0.5):
         self.fs, self.attempts, self.backoff = fs, max(1, attempts), backoff
@@ -136,12 +137,34 @@ class RetryingFS:
 
         return retried
 
-    def open(self, path: str, mode: str = "rb", **kwargs) -> RetryingFile:
+    def open(self, path: str, mode: str = "rb", compression: str | None = None, **kwargs):
+        """A retrying raw file; decompression (``compression``, "infer" from the name) runs
+        on top of it, so each raw read is retried on its own."""
         if mode not in ("rb", "r"):
             raise ValueError(f"RetryingFS opens files for reading only, not {mode!r}")
-        return RetryingFile(lambda: self.fs.open(path, "rb", **kwargs), self.attempts, self.backoff, path) \
-            if mode == "rb" else _TextFile(RetryingFile(lambda: self.fs.open(path, "rb", **kwargs),
-                                                         self.attempts, self.backoff, path))
+        from fsspec.compression import compr
+        from fsspec.utils import infer_compression
+
+        raw = RetryingFile(lambda: self.fs.open(path, "rb", **kwargs), self.attempts, self.backoff, path)
+        if compression == "infer":
+            compression = infer_compression(path)
+        fh = compr[compression](raw, mode="rb") if compression else raw
+        return fh if mode == "rb" else _TextFile(fh)
+
+    def glob(self, path: str) -> list[str]:
+        return self._listing(self.fs.glob, path)
+
+    def find(self, path: str) -> list[str]:
+        return self._listing(self.fs.find, path)
+
+    def _listing(self, fn, path: str) -> list[str]:
+        def attempt():
+            try:
+                return fn(path, on_error="raise")
+            except TypeError:  # a filesystem whose listing takes no on_error
+                return fn(path)
+
+        return call_with_retries(attempt, self.attempts, self.backoff, f"listing {path}")
 
     def exists(self, path: str) -> bool:
         try:
@@ -160,7 +183,7 @@ class RetryingFS:
 class _TextFile:
     """Text-mode view of a RetryingFile (UTF-8), for small files such as ``state.json``."""
 
-    def __init__(self, raw: RetryingFile):
+    def __init__(self, raw):
         self.raw = raw
 
     def read(self, size: int = -1) -> str:

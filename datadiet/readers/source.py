@@ -125,34 +125,43 @@ class Source(Component):
         out = []
         for entry in entries:
             fs, path = open_fs(entry, self.storage_options, self.retries)
-            local = fs.protocol in ("file", ("file", "local")) or "file" in (fs.protocol or ())
+            try:
+                out += self._entry_files(entry, fs, path)
+            except InputError:
+                raise
+            except OSError as exc:
+                raise InputError(f"cannot list input {entry!r}: {type(exc).__name__}: {exc}") from None
+        return out
 
-            def url(p, fs=fs, local=local):
-                return p if local else fs.unstrip_protocol(p)
+    def _entry_files(self, entry: str, fs, path: str) -> list[tuple[str, str, str]]:
+        local = fs.protocol in ("file", ("file", "local")) or "file" in (fs.protocol or ())
 
-            if _has_magic(path):
-                root = _glob_root(path)
-                matches = sorted(fs.glob(path))
-            elif fs.isdir(path):
-                root = path
-                hf = get("reader", "hf_disk")
-                if hf.is_dataset_dir(fs, path):
-                    out.append(("hf_disk", url(path), posixpath.basename(path.rstrip("/"))))
-                    continue
-                matches = sorted(p for p in fs.find(path) if self._format_of(p, strict=False))
-            elif fs.exists(path):
-                root = posixpath.dirname(path)
-                matches = [path]
-            else:
-                raise InputError(f"input not found: {entry!r}")
-            if not matches:
-                raise InputError(f"no input files match {entry!r}")
-            for match in matches:
-                if fs.isdir(match) and get("reader", "hf_disk").is_dataset_dir(fs, match):
-                    out.append(("hf_disk", url(match), posixpath.relpath(match, root or "/")))
-                    continue
-                fmt = self._format_of(match, strict=True)
-                out.append((fmt, url(match), posixpath.relpath(match, root) if root else match))
+        def url(p, fs=fs, local=local):
+            return p if local else fs.unstrip_protocol(p)
+
+        if _has_magic(path):
+            root = _glob_root(path)
+            matches = sorted(fs.glob(path))
+        elif fs.isdir(path):
+            root = path
+            hf = get("reader", "hf_disk")
+            if hf.is_dataset_dir(fs, path):
+                return [("hf_disk", url(path), posixpath.basename(path.rstrip("/")))]
+            matches = sorted(p for p in fs.find(path) if self._format_of(p, strict=False))
+        elif fs.exists(path):
+            root = posixpath.dirname(path)
+            matches = [path]
+        else:
+            raise InputError(f"input not found: {entry!r}")
+        if not matches:
+            raise InputError(f"no input files match {entry!r}")
+        out = []
+        for match in matches:
+            if fs.isdir(match) and get("reader", "hf_disk").is_dataset_dir(fs, match):
+                out.append(("hf_disk", url(match), posixpath.relpath(match, root or "/")))
+                continue
+            fmt = self._format_of(match, strict=True)
+            out.append((fmt, url(match), posixpath.relpath(match, root) if root else match))
         return out
 
     def _format_of(self, path: str, strict: bool) -> str | None:
@@ -174,8 +183,13 @@ class Source(Component):
         for fmt, path, rel in self._files():
             fs, local_path = open_fs(path, self.storage_options, self.retries)
             reader = get("reader", fmt)()
-            found = reader.discover(fs, local_path, rel, self.rows_per_shard, self.storage_options or {})
-            shards += [dataclasses.replace(s, retries=self.retries) for s in found]
+            try:
+                found = reader.discover(fs, local_path, rel, self.rows_per_shard, self.storage_options or {})
+            except OSError as exc:
+                raise InputError(f"cannot read {rel} ({path}): {type(exc).__name__}: {exc}") from None
+            local = path == local_path  # else keep the URL, so that workers open it with its filesystem
+            shards += [dataclasses.replace(s, retries=self.retries,
+                                           path=s.path if local else fs.unstrip_protocol(s.path)) for s in found]
         return shards
 
     @property
