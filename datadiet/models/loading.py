@@ -72,7 +72,8 @@ def check_model_dir(path: str | os.PathLike, trust_remote_code: bool = False,
     """Check that ``path`` can be loaded without the hub, pickle or unapproved remote code.
 
     Raises :class:`~datadiet.errors.ModelError` naming the directory and what is wrong;
-    returns the resolved path. Cheap: reads only config.json and lists files.
+    returns the resolved path. Cheap: reads config.json, lists files and checks each
+    weights file's safetensors header against its size.
     """
     if path is None or str(path) == "":
         raise ModelError("no model directory given (the 'model' parameter is empty)")
@@ -89,6 +90,11 @@ def check_model_dir(path: str | os.PathLike, trust_remote_code: bool = False,
         pickled = sorted(f.name for f in p.glob("*.bin")) + sorted(f.name for f in p.glob("*.pt"))
         hint = f" (found only pickled weights {pickled[:3]}; convert them to safetensors)" if pickled else ""
         raise ModelError(f"model directory {p} has no *.safetensors weights{hint}")
+    for file in sorted(p.glob("*.safetensors")):
+        if not file.name.startswith("optimizer"):
+            problem = safetensors_problem(file)
+            if problem:
+                raise ModelError(f"model directory {p}: {file.name} is not a valid safetensors file ({problem})")
     if config.get("auto_map") and not trust_remote_code:
         raise ModelError(
             f"model directory {p} needs remote code (config.json has auto_map "
@@ -188,6 +194,42 @@ def clear_cache() -> None:
     """Forget loaded models and tokenizers (tests, or to free memory)."""
     _MODEL_CACHE.clear()
     _TOKENIZER_CACHE.clear()
+
+
+MAX_HEADER_BYTES = 100 << 20
+
+
+def safetensors_problem(file: Path) -> str | None:
+    """What is wrong with a safetensors file's header (None when it is sound): the 8-byte
+    length, the JSON table and every tensor's byte range against the file size."""
+    size = file.stat().st_size
+    if size < 8:
+        return f"{size} bytes, shorter than the 8-byte header length"
+    with open(file, "rb") as fh:
+        (n,) = struct.unpack("<Q", fh.read(8))
+        if n > min(MAX_HEADER_BYTES, size - 8):
+            return f"header length {n} does not fit in a file of {size} bytes"
+        try:
+            header = json.loads(fh.read(n))
+        except (UnicodeDecodeError, ValueError) as exc:
+            return f"header is not JSON: {exc}"
+    if not isinstance(header, dict):
+        return "header is not a JSON object"
+    data = size - 8 - n
+    end = 0
+    for name, meta in header.items():
+        if name == "__metadata__":
+            continue
+        offsets = meta.get("data_offsets") if isinstance(meta, dict) else None
+        if (not isinstance(offsets, list) or len(offsets) != 2 or not all(isinstance(o, int) for o in offsets)
+                or not 0 <= offsets[0] <= offsets[1]):
+            return f"tensor {name!r} has no valid data_offsets"
+        if offsets[1] > data:
+            return f"tensor {name!r} ends at byte {offsets[1]} of a {data}-byte data section (truncated?)"
+        end = max(end, offsets[1])
+    if end != data:
+        return f"the tensors cover {end} of the {data} data bytes"
+    return None
 
 
 def _safetensors_header(file: Path) -> dict:
