@@ -30,7 +30,7 @@ from .stages.score import ScorerSpec
 from .urls import local_output, require_filesystem
 
 TOP_LEVEL = {"source", "target", "targets", "scorers", "select", "budget", "output", "execution", "seed"}
-OUTPUT_KEYS = {"path", "target_file_bytes", "include_scores"}
+OUTPUT_KEYS = {"path", "target_file_bytes", "include_scores", "overwrite"}
 EXECUTION_KEYS = {"scheduler", "workers", "progress"}
 
 
@@ -124,6 +124,7 @@ def pipeline_kwargs(config: dict, overrides: dict | None = None) -> dict:
         progress=overrides.get("progress", execution.get("progress", True)),
         target_file_bytes=output.get("target_file_bytes", 256 << 20),
         include_scores=output.get("include_scores", False),
+        overwrite=overrides.get("overwrite") or output.get("overwrite", False),
     )
     if kwargs["workers"] is not None and (not isinstance(kwargs["workers"], int) or kwargs["workers"] < 1):
         raise ConfigError(f"execution.workers must be an int >= 1. Got {kwargs['workers']!r} instead.")

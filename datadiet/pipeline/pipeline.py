@@ -105,6 +105,7 @@ class Pipeline:
         target_file_bytes: int = DEFAULT_TARGET_FILE_BYTES,
         include_scores: bool = False,
         progress: bool = True,
+        overwrite: bool = False,
         recipe: dict | None = None,
     ):
         self.source = source if isinstance(source, Source) else Source.from_data(source)
@@ -118,6 +119,8 @@ class Pipeline:
         self.workers = workers
         self.target_file_bytes = target_file_bytes
         self.include_scores = include_scores
+        #: replace an earlier datadiet run's output in ``output`` (never files it did not write)
+        self.overwrite = overwrite
         self.progress = progress
         self.recipe = recipe
         self._plan: Plan | None = None
@@ -166,7 +169,12 @@ class Pipeline:
         for i, sel in enumerate(self.steps):
             sel.validate_params(f"select[{i}]")
         validate_steps(self.steps, self.budget)
-        return self.plan()
+        plan = self.plan()
+        from .ownership import check_not_input
+
+        check_not_input(self.output, {"input": self.source,
+                                      **{f"target {name!r}": t for name, t in self.targets.items()}})
+        return plan
 
     def plan(self) -> Plan:
         if self._plan is not None:

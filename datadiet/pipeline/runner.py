@@ -17,11 +17,11 @@ from ..stages.write import (
     FileTask,
     SummaryTask,
     plan_files,
-    publish,
-    publish_quarantine,
     shard_summary,
+    stage_quarantine,
     write_file,
 )
+from . import ownership
 from .fit import PipelineFitContext
 from .manifest import build_manifest
 
@@ -29,6 +29,26 @@ from .manifest import build_manifest
 def execute(pipe, plan, executor, plan_seconds: float):
     run = RunDir(pipe.output)
     run.root.mkdir(parents=True, exist_ok=True)
+    lock = ownership.RunLock(run)
+    lock.acquire()
+    try:
+        ownership.claim(run, run_identity(pipe, plan), getattr(pipe, "overwrite", False))
+        ownership.clean_temp_files(run)
+        return _execute(pipe, plan, executor, plan_seconds, run)
+    finally:
+        lock.release()
+
+
+def run_identity(pipe, plan) -> str:
+    """Same recipe (bar execution settings and output path) on the same input = same run."""
+    config = pipe.to_config()
+    config.pop("execution", None)
+    config.get("output", {}).pop("path", None)
+    return fingerprint("run", config, plan.ingest_fp, [s.key for s in plan.shards])
+
+
+def _execute(pipe, plan, executor, plan_seconds: float, run: RunDir):
+    run_id = run_identity(pipe, plan)
     timings = {"plan": plan_seconds, "fit": 0.0, "score": 0.0}
     refs = []
     shard_stats: list[dict] = []
@@ -59,9 +79,7 @@ def execute(pipe, plan, executor, plan_seconds: float):
     t0 = time.perf_counter()
     summaries = executor.map(shard_summary, [SummaryTask(ref, select_fp, last_step) for ref in refs],
                              desc="count")
-    outputs, diagnostics = _write(pipe, plan, run, executor, refs, select_fp, last_step, extra, summaries)
-    quarantine_files, _ = publish_quarantine(run, plan.ingest_fp, [s.key for s in plan.shards])
-    outputs["quarantine"] = quarantine_files
+    outputs, diagnostics = _write(pipe, plan, run, run_id, executor, refs, select_fp, last_step, extra, summaries)
     timings["write"] = time.perf_counter() - t0
 
     manifest = build_manifest(pipe, plan, run, executor, shard_stats, summaries, budget_info, outputs,
@@ -70,6 +88,7 @@ def execute(pipe, plan, executor, plan_seconds: float):
     from .report import write_report
 
     write_report(run, manifest)
+    ownership.finish(run)
     from .pipeline import RunResult
 
     return RunResult(run.root, manifest)
@@ -199,7 +218,7 @@ def _buckets(selector, plan, total_rows: int, n_shards: int) -> int:
     return max(1, min(max(n_shards, 1) * 4, -(-total_rows * per_row // BUCKET_BYTES)))
 
 
-def _write(pipe, plan, run, executor, refs, select_fp, last_step, extra, summaries):
+def _write(pipe, plan, run, run_id, executor, refs, select_fp, last_step, extra, summaries):
     stats_specs = [s for s in pipe.specs if _has_selection_stats(s.scorer)]
     write_fp = fingerprint("write", select_fp, plan.ingest_fp, [r.key for r in refs], pipe.target_file_bytes,
                            pipe.include_scores, plan.schema.to_string(show_schema_metadata=False),
@@ -226,7 +245,9 @@ def _write(pipe, plan, run, executor, refs, select_fp, last_step, extra, summari
     for spec in stats_specs:
         if spec.name in totals:
             diagnostics[spec.name] = spec.scorer.summarize_selection(totals[spec.name])
-    outputs = publish(run, staged)
+    staged["quarantine"] = stage_quarantine(run, plan.ingest_fp, [s.key for s in plan.shards],
+                                            run.staged_output(write_fp, "quarantine", 0))
+    outputs = ownership.publish_files(run, run_id, staged, [])
     return outputs, diagnostics
 
 

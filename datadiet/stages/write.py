@@ -9,7 +9,6 @@ renamed into place when the whole stage has succeeded.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -242,30 +241,10 @@ def _selection_stats(task: FileTask, table: pa.Table, doc_id, stats: dict) -> No
                     acc[k] = acc[k] + np.asarray(v) if k in acc else np.asarray(v)
 
 
-def publish(run: RunDir, staged: dict[str, list[Path]]) -> dict[str, list[str]]:
-    """Replace data/ and rejected/ with the staged files, numbered consecutively."""
-    out = {}
-    for kind, files in staged.items():
-        folder = run.path(kind)
-        folder.mkdir(parents=True, exist_ok=True)
-        for old in folder.glob("*.parquet"):
-            old.unlink()
-        names = []
-        for i, path in enumerate(p for p in files if p.exists()):
-            target = run.path(kind, f"part-{i:05d}.parquet")
-            os.replace(path, target)
-            names.append(str(target))
-        out[kind] = names
-    return out
-
-
-def publish_quarantine(run: RunDir, ingest_fp: str, shard_keys: list[str]) -> tuple[list[str], int]:
-    folder = run.path("quarantine")
-    folder.mkdir(parents=True, exist_ok=True)
-    for old in folder.glob("*.parquet"):
-        old.unlink()
+def stage_quarantine(run: RunDir, ingest_fp: str, shard_keys: list[str], staged: Path) -> list[Path]:
+    """Gathers the shards' quarantined rows into one staged file (none when no row was)."""
     parts = [pq.read_table(q) for key in shard_keys if (q := ingest_paths(run, ingest_fp, key)[1]).exists()]
     if not parts:
-        return [], 0
-    table = pa.concat_tables(parts).cast(QUARANTINE_SCHEMA)
-    return [str(run.write_table(table, folder / "part-00000.parquet"))], table.num_rows
+        return []
+    run.write_table(pa.concat_tables(parts).cast(QUARANTINE_SCHEMA), staged)
+    return [staged]

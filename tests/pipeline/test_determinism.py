@@ -59,7 +59,8 @@ def test_rerun_reuses_sidecars_and_resumes(tmp_path, corpus):
     assert third.manifest["counts"]["reused_shards"] == 3
     assert data_bytes(third.output_dir) == reference
     # a different budget reuses every score but changes the selection
-    fourth = _run(corpus / "*.parquet", tmp_path / "out", budget={"tokens": 20_000})
+    fourth = _run(corpus / "*.parquet", tmp_path / "out", budget={"tokens": 20_000},
+                  output={"path": str(tmp_path / "out"), "target_file_bytes": 200_000, "overwrite": True})
     assert fourth.manifest["counts"]["reused_shards"] == 4
     assert fourth.manifest["tokens"]["selected"] <= 20_000 < third.manifest["tokens"]["selected"]
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
