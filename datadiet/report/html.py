@@ -16,13 +16,13 @@ from .summary import RunSummary
 from .text import budget_lines, num, pct, recipe_yaml, truncate
 
 MAX_HEATMAP_COLUMNS = 30
-CSS = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:72em;padding:0 1em;color:#222}
+CSS = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:78em;padding:0 1em;color:#222}
 h1{margin-bottom:.2em}h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:1.6em}
 table{border-collapse:collapse;margin:.6em 0}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left;
 vertical-align:top}td.n{text-align:right;font-variant-numeric:tabular-nums}.lead{font-size:1.15em}
 .bar{display:inline-block;height:.8em;background:#c8553d;margin-right:.4em}.grid{display:flex;flex-wrap:wrap;gap:.6em}
-figure{margin:0}figcaption{font-size:.8em;color:#555;max-width:380px}.note{color:#666;font-size:.9em}
-pre{background:#f6f6f6;padding:.8em;overflow-x:auto}.ex{white-space:pre-wrap;font-family:monospace;font-size:.8em;
+figure{margin:0}figcaption{font-size:.8em;color:#555;max-width:333px}.note{color:#666;font-size:.9em}
+pre{background:#f6f6f6;padding:.8em;overflow-x:auto}.ex{white-space:pre-wrap;overflow-wrap:anywhere;font-family:monospace;font-size:.8em;
 max-width:48em}.kept{color:#2a9d5c;font-weight:bold}.dropped{color:#c8553d;font-weight:bold}
 details{margin:.3em 0}summary{cursor:pointer}"""
 
@@ -229,7 +229,8 @@ def _examples(run_dir, m: dict, s: RunSummary) -> str:
     wanted = [(r[1], r[2], r[3]) for ext in s.extremes.values() for r in ext.top + ext.bottom]
     texts, note = fetch_texts(run_dir, m, wanted)
     blocks = []
-    for column, ext in s.extremes.items():
+    chosen = selection_columns(m)
+    for column, ext in sorted(s.extremes.items(), key=lambda kv: kv[0] not in chosen):
         if not ext.top:
             continue
         rows = []
@@ -240,11 +241,22 @@ def _examples(run_dir, m: dict, s: RunSummary) -> str:
                 status = "<span class='kept'>kept</span>" if kept else "<span class='dropped'>dropped</span>"
                 rows.append(f"<tr><td>{label}</td><td class='n'>{e(num(value))}</td><td>{status}</td>"
                             f"<td>{e(doc_id)}</td><td class='ex'>{shown}</td></tr>")
-        blocks.append(f"<details class='examples' data-score='{e(column)}'><summary>{e(column)}</summary><table>"
-                      f"<tr><th></th><th>value</th><th></th><th>doc_id</th><th>text (first 400 characters)</th></tr>"
+        blocks.append(f"<details class='examples' data-score='{e(column)}'{' open' if column in chosen else ''}>"
+                      f"<summary>{e(column)}{' (used by the selection)' if column in chosen else ''}</summary><table>"
+                      f"<tr><th></th><th>value</th><th></th><th>doc_id</th><th>text (first 400 characters, 12 lines)</th></tr>"
                       f"{''.join(rows)}</table></details>")
     return (f"<h2 id='examples'>Highest and lowest rows per score</h2><p class='note'>Over all rows. "
             f"{e(note)}</p>{''.join(blocks)}")
+
+
+def selection_columns(m: dict) -> set[str]:
+    """Score columns the recipe's select steps name (rules, score, cluster column)."""
+    found = set()
+    for step in (m.get("recipe") or {}).get("select") or []:
+        if isinstance(step, dict):
+            found.update((step.get("rules") or {}).keys())
+            found.update(v for k, v in step.items() if k in ("score", "cluster_column") and isinstance(v, str))
+    return found
 
 
 def _scorers(m: dict) -> str:

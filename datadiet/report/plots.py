@@ -20,9 +20,9 @@ def literal(text: str) -> str:
     return str(text).replace("$", r"\$")
 
 
-def _png(fig) -> str:
+def _png(fig, tight: bool = True) -> str:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight")
+    fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight" if tight else None)
     plt.close(fig)
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
@@ -36,15 +36,17 @@ def histogram(column: str, kept: np.ndarray, dropped: np.ndarray) -> tuple[str, 
     if hi <= lo:
         lo, hi = lo - 0.5, hi + 0.5
     bins = np.linspace(lo, hi, 31)
-    fig, ax = plt.subplots(figsize=(4.2, 2.5))
+    fig, ax = plt.subplots(figsize=(3.7, 2.3))
+    fig.subplots_adjust(left=0.16, right=0.97, top=0.88, bottom=0.13)  # fixed margins: one draw, not two
     for values, colour, name in ((dropped, DROPPED, "dropped"), (kept, KEPT, "kept")):
         if len(values):
-            ax.hist(np.clip(values, lo, hi), bins=bins, color=colour, alpha=0.6, label=f"{name} ({len(values):,})")
+            ax.hist(np.clip(values, lo, hi), bins=bins, color=colour, alpha=0.55, histtype="stepfilled",
+                    label=f"{name} ({len(values):,})")
     ax.set_title(literal(column), fontsize=9)
     ax.tick_params(labelsize=7)
     ax.set_ylabel("rows", fontsize=8)
     ax.legend(fontsize=7, frameon=False)
-    return _png(fig), clipped
+    return _png(fig, tight=False), clipped
 
 
 def correlation(columns: list[str], matrix: np.ndarray) -> str:

@@ -62,5 +62,8 @@ def recipe_yaml(manifest: dict) -> str:
     return yaml.safe_dump(manifest.get("recipe") or {}, sort_keys=False, allow_unicode=True)
 
 
-def truncate(text: str, limit: int = 400) -> str:
+def truncate(text: str, limit: int = 400, max_lines: int = 12) -> str:
+    lines = text.split("\n")
+    if len(lines) > max_lines:
+        text = "\n".join(lines[:max_lines]) + "\n…"
     return text if len(text) <= limit else text[: limit - 1] + "…"
