@@ -11,6 +11,11 @@ from .errors import DatadietError
 
 
 def _run(args) -> int:
+    if getattr(args, "dry_run", False):
+        from .planning.cli import dry_run_command
+
+        return dry_run_command(args)
+
     from .pipeline.pipeline import Pipeline
 
     overrides = {"input": args.input, "output": args.output, "scheduler": args.scheduler,
@@ -85,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--scheduler", help="local (default), synchronous, or tcp://HOST:PORT")
     run.add_argument("--workers", type=int, help="worker processes for the local cluster")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    run.add_argument("--dry-run", action="store_true", help="print the plan (rows, tokens, FLOPs, time) and stop")
     run.set_defaults(func=_run)
     inspect = sub.add_parser("inspect", help="summarise a run directory's manifest")
     inspect.add_argument("run_dir")
@@ -104,6 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .evaluate.cli import add_eval_parser
 
     add_eval_parser(sub)
+    from .planning.cli import add_planning_parsers
+
+    add_planning_parsers(sub)
     return parser
 
 

@@ -108,8 +108,13 @@ def pipeline_kwargs(config: dict, overrides: dict | None = None) -> dict:
     if not isinstance(select_cfg, list):
         raise ConfigError(f"select: expected a list of selectors. Got {select_cfg!r} instead.")
     steps = [_component("selector", e, f"select[{i}]")[1] for i, e in enumerate(select_cfg)]
-    budget = Budget.from_config(_mapping(config["budget"], "budget"), where="budget") \
-        if config.get("budget") is not None else None
+    if isinstance(config.get("budget"), dict) and "plan" in config["budget"]:  # budget: {plan: plan.json}
+        from .planning.plan_file import budget_from_plan
+
+        budget = budget_from_plan(config["budget"], source, where="budget")
+    else:
+        budget = Budget.from_config(_mapping(config["budget"], "budget"), where="budget") \
+            if config.get("budget") is not None else None
     output = _mapping(config.get("output"), "output")
     _check_keys(output, OUTPUT_KEYS, "output")
     execution = _mapping(config.get("execution"), "execution")

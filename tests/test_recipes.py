@@ -1,5 +1,6 @@
 """Every example recipe in data_samples/recipes runs end to end (model paths pointed at a
-proxy trained in this session) and accounts for every row."""
+proxy trained in this session; other paths resolve against the recipe's directory) and
+accounts for every row."""
 
 from __future__ import annotations
 
@@ -10,10 +11,11 @@ import pytest
 import yaml
 
 import datadiet
-from tests.conftest import ROOT, SAMPLES
+from tests.conftest import SAMPLES
 from tests.proxy_fixtures import gpt2_proxy  # noqa: F401
 
 RECIPES = sorted((SAMPLES / "recipes").glob("*.yaml"))
+PROXY = "../../out/proxy"  # where `make proxy` writes, relative to data_samples/recipes/
 
 
 def _localise(value, proxy_dir: Path):
@@ -21,10 +23,8 @@ def _localise(value, proxy_dir: Path):
         return {k: _localise(v, proxy_dir) for k, v in value.items()}
     if isinstance(value, list):
         return [_localise(v, proxy_dir) for v in value]
-    if isinstance(value, str) and value.startswith("out/proxy"):
-        return str(proxy_dir) + value[len("out/proxy"):]
-    if isinstance(value, str) and value.startswith("data_samples/"):
-        return str(ROOT / value)
+    if isinstance(value, str) and value.startswith(PROXY):
+        return str(proxy_dir) + value[len(PROXY):]
     return value
 
 
@@ -42,7 +42,7 @@ def test_example_recipe_runs(recipe, tmp_path, gpt2_proxy):  # noqa: F811
         config["source"]["paths"] = str(tmp_path / "head.parquet")
     config["output"]["path"] = str(tmp_path / "out")
     config["execution"] = {"scheduler": "synchronous", "progress": False}
-    result = datadiet.Pipeline.from_config(config).run()
+    result = datadiet.Pipeline.from_config(config, recipe_dir=recipe.parent).run()
     c = result.manifest["counts"]
     assert c["input_rows"] == c["selected_rows"] + c["rejected_rows"] + c["quarantined_rows"] > 0
     assert c["selected_rows"] > 0

@@ -131,7 +131,7 @@ class Pipeline:
     def from_yaml(cls, path: str | Path, **overrides) -> Pipeline:
         from ..config import load_recipe
 
-        return cls.from_config(load_recipe(path), **overrides)
+        return cls.from_config(load_recipe(path), recipe_dir=Path(path).parent, **overrides)
 
     @classmethod
     def from_config(cls, config: dict, **overrides) -> Pipeline:
