@@ -24,6 +24,7 @@ import yaml
 
 from .errors import ConfigError
 from .readers.source import Source
+from .recipe_paths import check_recipe_inputs, resolve_recipe_paths
 from .registry import get
 from .select.base import Budget
 from .stages.score import ScorerSpec
@@ -76,28 +77,47 @@ def _component(family: str, entry: Any, where: str, allow_name: bool = False):
     return name, cls.from_config(params, where=f"{where} ({kind})")
 
 
-def _check_urls(paths, where: str) -> None:
+def _check_urls(paths, where: str, given=None, recipe_dir=None) -> None:
+    """URLs need their filesystem; a recipe's relative paths (``given``) must match a file."""
     for path in [paths] if isinstance(paths, str) else list(paths or []):
         require_filesystem(str(path), where)
+    if recipe_dir is not None and given is not None:
+        check_recipe_inputs(given, paths, recipe_dir, where)
+
+
+def _given_paths(config: dict, *keys: str):
+    section = config
+    for key in keys:
+        section = section.get(key) if isinstance(section, dict) else None
+    return section.get("paths") if isinstance(section, dict) else None
 
 
 def pipeline_kwargs(config: dict, overrides: dict | None = None) -> dict:
     """Constructor arguments of :class:`~datadiet.Pipeline` from a recipe mapping.
-    ``overrides``: input (replaces source.paths), output, scheduler, workers."""
+    ``overrides``: input (replaces source.paths), output, scheduler, workers, and
+    recipe_dir: the recipe file's directory, which relative recipe paths resolve against."""
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    recipe_dir = overrides.pop("recipe_dir", None)
+    given = config
+    if recipe_dir is not None:
+        config = resolve_recipe_paths(config, recipe_dir)
     _check_keys(config, TOP_LEVEL, "recipe")
     source_cfg = dict(_mapping(config.get("source"), "source"))
     if "input" in overrides:
         source_cfg["paths"] = overrides["input"]
     source = Source.from_config(source_cfg, where="source")
-    _check_urls(source.paths, "--input" if "input" in overrides else "source.paths")
+    if "input" in overrides:
+        _check_urls(source.paths, "--input")
+    else:
+        _check_urls(source.paths, "source.paths", _given_paths(given, "source"), recipe_dir)
     target = {}
     if config.get("target"):
         target["default"] = Source.from_config(dict(_mapping(config["target"], "target")), where="target")
-        _check_urls(target["default"].paths, "target.paths")
+        _check_urls(target["default"].paths, "target.paths", _given_paths(given, "target"), recipe_dir)
     for name, cfg in _mapping(config.get("targets"), "targets").items():
         target[str(name)] = Source.from_config(dict(_mapping(cfg, f"targets.{name}")), where=f"targets.{name}")
-        _check_urls(target[str(name)].paths, f"targets.{name}.paths")
+        _check_urls(target[str(name)].paths, f"targets.{name}.paths", _given_paths(given, "targets", name),
+                    recipe_dir)
     scorers_cfg = config.get("scorers") or []
     if not isinstance(scorers_cfg, list):
         raise ConfigError(f"scorers: expected a list. Got {scorers_cfg!r} instead.")
