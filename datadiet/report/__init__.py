@@ -12,10 +12,15 @@ __all__ = ["build_report", "diagnostics", "load_decisions", "read_manifest", "wr
 
 def build_report(run_dir: str | Path, manifest: dict) -> str:
     """The HTML of the report of the run in ``run_dir`` (its manifest already read)."""
+    from ..errors import InputError
     from .html import render
     from .summary import summarize
 
-    return render(run_dir, manifest, summarize(run_dir, manifest))
+    try:
+        summary = summarize(run_dir, manifest)
+    except InputError as exc:
+        return render(run_dir, manifest, None, str(exc))
+    return render(run_dir, manifest, summary)
 
 
 def write_report(run, manifest: dict) -> Path:

@@ -11,11 +11,13 @@ from scipy.stats import rankdata
 
 from . import plots
 from .diagnostics import diagnostics as compute_diagnostics
+from .diagnostics import kl_reduction, near_duplicate_share
 from .examples import fetch_texts
 from .summary import RunSummary
 from .text import budget_lines, num, pct, recipe_yaml, truncate
 
 MAX_HEATMAP_COLUMNS = 30
+NO_DECISIONS = "the run's decisions could not be read"
 CSS = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:78em;padding:0 1em;color:#222}
 h1{margin-bottom:.2em}h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:1.6em}
 table{border-collapse:collapse;margin:.6em 0}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left;
@@ -38,16 +40,24 @@ def table(headers: list[str], rows: list[list], numeric: set[int] = frozenset())
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def render(run_dir, manifest: dict, summary: RunSummary) -> str:
-    """The whole page; every piece of user text goes through ``e``."""
+def render(run_dir, manifest: dict, summary: RunSummary | None, missing: str = "") -> str:
+    """The whole page; every piece of user text goes through ``e``. Without a ``summary``
+    (the run's decisions could not be read: ``missing`` says why) only the manifest's parts."""
     diag = {**manifest.get("diagnostics", {})}
-    if "score_drift" not in diag:
+    if "score_drift" not in diag and summary is not None:
         diag.update(compute_diagnostics(run_dir, manifest, summary))
-    sections = [
-        _header(manifest), _budget(manifest), _sources(summary), _reasons(manifest), _diagnostics(diag),
-        _ranking(manifest), _curriculum(manifest), _histograms(summary), _correlation(summary),
-        _examples(run_dir, manifest, summary), _scorers(manifest), _recipe(manifest),
-    ]
+    diag.setdefault("kl_reduction", kl_reduction(manifest))
+    diag.setdefault("near_duplicate_share", near_duplicate_share(manifest))
+    if summary is None:
+        sections = [_header(manifest), _budget(manifest), _reasons(manifest),
+                    f"<h2>Plots</h2><p>Not drawn: {e(missing)}.</p>", _diagnostics(diag), _ranking(manifest),
+                    _curriculum(manifest), _scorers(manifest), _recipe(manifest)]
+    else:
+        sections = [
+            _header(manifest), _budget(manifest), _sources(summary), _reasons(manifest), _diagnostics(diag),
+            _ranking(manifest), _curriculum(manifest), _histograms(summary), _correlation(summary),
+            _examples(run_dir, manifest, summary), _scorers(manifest), _recipe(manifest),
+        ]
     body = "\n".join(s for s in sections if s)
     return (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>datadiet run report</title>"
             f"<style>{CSS}</style></head><body>\n{body}\n</body></html>\n")
@@ -98,6 +108,8 @@ def _reasons(m: dict) -> str:
 
 def _diagnostics(d: dict) -> str:
     parts = ["<h2 id='diagnostics'>Diagnostics without training</h2>"]
+    if d.get("unavailable"):
+        parts.append(f"<p>{e(d['unavailable'])}.</p>")
     kl = d.get("kl_reduction") or {}
     if kl.get("available"):
         rows = [[e(name), v["kl_target_raw"], v["kl_target_selected"], v["kl_reduction"]]
@@ -119,7 +131,7 @@ def _diagnostics(d: dict) -> str:
         parts.append("<h3>Cluster coverage</h3>" + table(["cluster column", "clusters", "with a kept row", "coverage"],
                                                          rows, {1, 2}))
     else:
-        parts.append(f"<h3>Cluster coverage</h3><p>Not computed: {e(cov.get('reason', 'no data'))}.</p>")
+        parts.append(f"<h3>Cluster coverage</h3><p>Not computed: {e(cov.get('reason', NO_DECISIONS))}.</p>")
     drift = d.get("score_drift") or {}
     if drift.get("available"):
         cols = sorted(drift["by_column"].items(), key=lambda kv: -abs(kv[1]["std_diff"]))
@@ -131,7 +143,7 @@ def _diagnostics(d: dict) -> str:
                      + table(["score", "mean (selection)", "mean (half budget)", "shift (std units)", "KS statistic"],
                              rows, {1, 2, 3, 4}))
     else:
-        parts.append(f"<h3>Score drift between two budgets</h3><p>Not computed: {e(drift.get('reason', 'no data'))}.</p>")
+        parts.append(f"<h3>Score drift between two budgets</h3><p>Not computed: {e(drift.get('reason', NO_DECISIONS))}.</p>")
     return "".join(parts)
 
 

@@ -73,3 +73,32 @@ def test_missing_decisions_are_named(tmp_path, report_run):
     shutil.rmtree(copy / ".staging")
     with pytest.raises(InputError, match="selection decisions"):
         locate(copy, json.loads((copy / "manifest.json").read_text()))
+
+
+def test_report_without_decisions_still_describes_the_run(tmp_path, report_run):
+    from datadiet.report import build_report
+
+    out, manifest = report_run
+    copy = tmp_path / "run"
+    shutil.copytree(out, copy)
+    shutil.rmtree(copy / ".staging")
+    html = build_report(copy, manifest)
+    assert "Not drawn:" in html and "selection decisions" in html
+    assert f"{manifest['counts']['selected_rows']:,}</span> kept" in html
+    assert "KL divergence to the target (DSIR" in html  # from the manifest alone
+
+
+def test_decisions_at_the_paths_the_manifest_records(tmp_path, report_run):
+    out, manifest = report_run
+    copy = tmp_path / "run"
+    shutil.copytree(out, copy)
+    found = locate(copy, manifest)
+    state, narrow = found.shards[0].state.parent, found.shards[0].narrow.parent
+    shutil.move(state, copy / "decided")
+    shutil.move(narrow, copy / "narrow")
+    recorded = {**manifest, "decisions": {"narrow": "narrow", "state": "decided", "rank_keys": "decided/keys"}}
+    again = locate(copy, recorded)
+    assert again.ranked and again.shards[0].state == copy.resolve() / "decided" / f"{again.shards[0].key}.parquet"
+    rows = pa.concat_tables(list(load_decisions(copy, recorded, again)))
+    assert sum(rows.column("kept").to_pylist()) == manifest["counts"]["selected_rows"]
+    assert rows.column("rank_key").null_count < rows.num_rows
