@@ -131,3 +131,22 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+    _add_verbosity(parser, top=True)
+def _add_verbosity(parser: argparse.ArgumentParser, top: bool = False) -> None:
+    """``-v``/``-q`` on ``parser`` and every subcommand below it that has none of its own."""
+    default = 0 if top else argparse.SUPPRESS
+    if "-v" not in parser._option_string_actions:
+        parser.add_argument("-v", "--verbose", action="count", default=default,
+                            help="more log output (-vv: Dask's too)")
+    if "-q" not in parser._option_string_actions:
+        parser.add_argument("-q", "--quiet", action="count", default=default,
+                            help="warnings and errors only, no progress")
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in dict.fromkeys(action.choices.values()):
+                _add_verbosity(child)
+
+
+    from .logs import setup_logging
+
+    setup_logging(int(getattr(args, "verbose", 0) or 0) - (1 if getattr(args, "quiet", 0) else 0))

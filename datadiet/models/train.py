@@ -19,6 +19,7 @@ Example::
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import time
@@ -35,6 +36,7 @@ from .optimizer_state import save_optimizer_state
 
 LOG_FILE = "training_log.jsonl"
 CONFIG_FILE = "proxy_config.json"
+log = logging.getLogger("datadiet.train")
 
 
 def _save_steps_rule(value) -> str | None:
@@ -190,6 +192,16 @@ def _save(model, tokenizer, optimizer, directory: Path, step: int, extra: dict) 
     (directory / "trainer_state.json").write_text(json.dumps({"step": step, **extra}, indent=2, sort_keys=True))
 
 
+def _log_step(record: dict, steps: int) -> None:
+    from ..pipeline.progress import duration, human
+
+    seconds = record["seconds"] or 1e-9
+    eta = seconds / record["step"] * (steps - record["step"])
+    log.info("proxy train: step %d/%d | loss %.4f | lr %.2e | %s tokens/s | elapsed %s | ETA %s",
+             record["step"], steps, record["loss"], record["lr"], human(record["tokens"] / seconds),
+             duration(seconds), duration(eta))
+
+
 def train_proxy(texts: Iterable[str], out_dir: str | os.PathLike, config: ProxyTrainConfig | None = None,
                 **options) -> TrainResult:
     """Train a proxy LM on ``texts`` and save it (see the module docstring for the layout).
@@ -213,6 +225,7 @@ def train_proxy(texts: Iterable[str], out_dir: str | os.PathLike, config: ProxyT
     if cfg.tokenizer:
         tokenizer = load_tokenizer(cfg.tokenizer)
     else:
+        log.info("proxy train: training a %d-token BPE tokenizer on %s texts", cfg.vocab_size, f"{len(texts):,}")
         tokenizer = train_tokenizer(texts, cfg.vocab_size, min_frequency=cfg.min_frequency,
                                     model_max_length=cfg.n_ctx)
     if tokenizer.eos_token_id is None:
@@ -220,6 +233,9 @@ def train_proxy(texts: Iterable[str], out_dir: str | os.PathLike, config: ProxyT
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     blocks = _token_blocks(tokenizer, texts, cfg.n_ctx)
+    log.info("proxy train: %s blocks of %d tokens; %s %d layers x %d wide, %d steps of %d blocks on %s",
+             f"{len(blocks):,}", blocks.shape[1], cfg.arch, cfg.n_layer, cfg.n_embd, cfg.steps, cfg.batch_size,
+             device)
 
     from transformers import AutoModelForCausalLM
 
@@ -239,7 +255,7 @@ def train_proxy(texts: Iterable[str], out_dir: str | os.PathLike, config: ProxyT
     result = TrainResult(out_dir=out, log_path=log_path)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else None
     start, tokens, window = time.perf_counter(), 0, []
-    with open(log_path, "w", encoding="utf-8") as log:
+    with open(log_path, "w", encoding="utf-8") as log_file:
         for step in range(1, cfg.steps + 1):
             while len(order) < cfg.batch_size:
                 order = np.concatenate([order, rng.permutation(len(blocks))])
@@ -263,9 +279,10 @@ def train_proxy(texts: Iterable[str], out_dir: str | os.PathLike, config: ProxyT
             if step % cfg.log_every == 0 or step == cfg.steps or step in save_steps:
                 record = {"step": step, "loss": float(np.mean(window)), "lr": lr, "tokens": tokens,
                           "seconds": round(time.perf_counter() - start, 3)}
-                log.write(json.dumps(record) + "\n")
-                log.flush()
+                log_file.write(json.dumps(record) + "\n")
+                log_file.flush()
                 window = []
+                _log_step(record, cfg.steps)
             if step in save_steps:
                 path = out / f"checkpoint-{step}"
                 _save(model, tokenizer, optimizer, path, step, {"loss": float(loss.detach()), "tokens": tokens})
@@ -274,4 +291,5 @@ def train_proxy(texts: Iterable[str], out_dir: str | os.PathLike, config: ProxyT
     result.tokens_seen = tokens
     _save(model, tokenizer, optimizer, out, cfg.steps, {"loss": result.final_loss, "tokens": tokens})
     (out / CONFIG_FILE).write_text(json.dumps(cfg.get_params(), indent=2, sort_keys=True))
+    log.info("proxy train: saved %s (final loss %.4f)", out, result.final_loss)
     return result

@@ -1,17 +1,24 @@
 """Executors run a stage's tasks: synchronously in this process, on a local Dask cluster
 (one single-threaded worker process per core) or on an existing dask.distributed scheduler.
-Results come back in task order, whatever order the tasks finish in."""
+Results come back in task order, whatever order the tasks finish in.
+
+Progress is counted in rows (see :mod:`.progress`): ``map(..., weights=rows per item)``, or,
+without weights, the rows of each item's shard: ``item.shard.n_rows`` from the plan, or
+the rows and tokens a score task reported for that shard (``item.ref.key`` in later stages).
+Items of unknown size are counted as tasks."""
 
 from __future__ import annotations
 
+import logging
 import os
-import sys
+import warnings
 from collections.abc import Callable, Sequence
 from functools import partial
 
-from tqdm.auto import tqdm
-
 from ..errors import ConfigError, StageError
+from .progress import StageProgress
+
+log = logging.getLogger("datadiet.executor")
 
 
 def bounded_memory_pool() -> None:
@@ -31,10 +38,9 @@ def run_task(fn: Callable, item):
     return fn(item)
 
 
-def _progress(total: int, desc: str, enabled: bool):
-    # disable=None: bars only on a terminal, so logs of batch jobs stay clean
-    return tqdm(total=total, desc=desc, unit="task", file=sys.stderr, disable=None if enabled and total else True,
-                mininterval=0.5, leave=False)
+def _shard_key(item) -> str | None:
+    holder = getattr(item, "shard", None) or getattr(item, "ref", None)
+    return getattr(holder, "key", None)
 
 
 class Executor:
@@ -44,10 +50,38 @@ class Executor:
 
     def __init__(self, progress: bool = True):
         self.progress = progress
+        #: shard key -> (rows, tokens) reported by the score stage, to weigh later stages
+        self.shard_sizes: dict[str, tuple[int, int]] = {}
 
     def map(self, fn: Callable, items: Sequence, desc: str, labels: Sequence[str] | None = None,
-            resources: dict | None = None) -> list:
+            resources: dict | None = None, weights: Sequence[int] | None = None) -> list:
         raise NotImplementedError
+
+    def _sizes(self, items: Sequence, weights: Sequence[int] | None) -> tuple[str, list[int], list[int]]:
+        """(unit, amount per item, known tokens per item) for the progress display."""
+        if weights is not None:
+            return "rows", [int(w) for w in weights], [0] * len(items)
+        rows, tokens = [], []
+        for item in items:
+            known = self.shard_sizes.get(_shard_key(item) or "")
+            n_rows = known[0] if known else getattr(getattr(item, "shard", None), "n_rows", None)
+            rows.append(n_rows)
+            tokens.append(known[1] if known else 0)
+        if not items or any(r is None for r in rows):
+            return "tasks", [1] * len(items), tokens
+        return "rows", rows, tokens
+
+    def _track(self, items: Sequence, desc: str, weights: Sequence[int] | None):
+        unit, amounts, tokens = self._sizes(items, weights)
+        progress = StageProgress(desc, sum(amounts), unit, enabled=self.progress)
+
+        def done(i: int, result) -> None:
+            reported = result.get("tokens") if isinstance(result, dict) else None
+            if isinstance(reported, int) and isinstance(result.get("rows"), int) and _shard_key(items[i]):
+                self.shard_sizes[_shard_key(items[i])] = (result["rows"], reported)
+            progress.advance(amounts[i], reported if isinstance(reported, int) else tokens[i])
+
+        return progress, done
 
     def close(self) -> None:
         pass
@@ -67,9 +101,10 @@ class SynchronousExecutor(Executor):
         SynchronousExecutor().map(len, [[1], [2, 3]], desc="len")  # [1, 2]
     """
 
-    def map(self, fn, items, desc, labels=None, resources=None):
+    def map(self, fn, items, desc, labels=None, resources=None, weights=None):
         out = []
-        with _progress(len(items), desc, self.progress) as bar:
+        progress, done = self._track(items, desc, weights)
+        with progress:
             for i, item in enumerate(items):
                 try:
                     out.append(run_task(fn, item))
@@ -77,7 +112,7 @@ class SynchronousExecutor(Executor):
                     raise
                 except Exception as exc:
                     raise _stage_error(desc, labels[i] if labels else str(i), exc) from exc
-                bar.update(1)
+                done(i, out[-1])
         return out
 
 
@@ -91,7 +126,8 @@ def _stage_error(desc: str, label: str, exc: Exception) -> Exception:
 
 class DaskExecutor(Executor):
     """Runs tasks on dask.distributed: a new LocalCluster (``address=None``) with
-    ``n_workers`` single-threaded processes, or the scheduler at ``address``.
+    ``n_workers`` single-threaded processes, or the scheduler at ``address``. A LocalCluster
+    listens on 127.0.0.1 only, with its dashboard on a free port (logged at startup).
 
     Example::
 
@@ -113,11 +149,23 @@ class DaskExecutor(Executor):
         else:
             self.n_workers = n_workers or os.cpu_count() or 1
             gpus = local_gpu_count()
-            self._cluster = LocalCluster(
-                n_workers=self.n_workers, threads_per_worker=1, processes=True,
-                dashboard_address=None, silence_logs=40, resources={"GPU": 1} if gpus else None,
-            )
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=".*already in use", category=UserWarning)
+                self._cluster = LocalCluster(
+                    n_workers=self.n_workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                    dashboard_address=dashboard_address(), silence_logs=logging.ERROR,
+                    resources={"GPU": 1} if gpus else None,
+                )
             self.client = Client(self._cluster)
+        link = self.dashboard_link()
+        log.info("Dask: %d worker(s)%s", self.n_workers, f", dashboard {link}" if link else " (no dashboard)")
+
+    def dashboard_link(self) -> str | None:
+        """The dashboard's address, or None when the scheduler runs none."""
+        try:
+            return self.client.dashboard_link
+        except (KeyError, AttributeError):
+            return None
 
     def offers(self, resources: dict | None) -> bool:
         """Whether some worker has these resources (tasks asking for absent ones would wait forever)."""
@@ -126,7 +174,7 @@ class DaskExecutor(Executor):
         workers = self.client.scheduler_info().get("workers", {}).values()
         return any(all(w.get("resources", {}).get(k, 0) >= v for k, v in resources.items()) for w in workers)
 
-    def map(self, fn, items, desc, labels=None, resources=None):
+    def map(self, fn, items, desc, labels=None, resources=None, weights=None):
         from dask.base import tokenize
         from dask.distributed import as_completed
 
@@ -137,15 +185,16 @@ class DaskExecutor(Executor):
         futures = self.client.map(partial(run_task, fn), items, key=keys, pure=False, retries=0, **extra)
         index = {f.key: i for i, f in enumerate(futures)}
         results: list = [None] * len(items)
+        progress, done = self._track(items, desc, weights)
         try:
-            with _progress(len(items), desc, self.progress) as bar:
+            with progress:
                 for future in as_completed(futures):
                     i = index[future.key]
                     if future.status == "error":
                         exc = future.exception()
                         raise _stage_error(desc, labels[i] if labels else str(i), exc) from exc
                     results[i] = future.result()
-                    bar.update(1)
+                    done(i, results[i])
         finally:
             for f in futures:
                 f.release()
@@ -155,6 +204,13 @@ class DaskExecutor(Executor):
         self.client.close()
         if self._cluster is not None:
             self._cluster.close()
+
+
+def dashboard_address() -> str | None:
+    """``127.0.0.1:0`` (a free local port) when bokeh is installed, else no dashboard."""
+    import importlib.util
+
+    return "127.0.0.1:0" if importlib.util.find_spec("bokeh") else None
 
 
 def local_gpu_count() -> int:
