@@ -1,4 +1,5 @@
-"""Command line: ``datadiet run | inspect | proxy train | list``."""
+"""Command line: ``datadiet run | inspect | proxy train | list | describe`` and the
+subcommands other modules register. ``-v``/``-q`` and ``--version`` work everywhere."""
 
 from __future__ import annotations
 
@@ -16,13 +17,31 @@ def _run(args) -> int:
 
         return dry_run_command(args)
 
-    from .pipeline.pipeline import Pipeline
-
-    overrides = {"input": args.input, "output": args.output, "scheduler": args.scheduler,
-                 "workers": args.workers, "progress": False if args.quiet else None}
-    result = Pipeline.from_yaml(args.recipe, **overrides).run()
+    result = pipeline_from_args(args).run()
     print(summary(result.manifest, result.output_dir))
     return 0
+
+
+def pipeline_from_args(args):
+    """The Pipeline of a ``run`` command line: the recipe edited by ``--set``, ``--seed`` and
+    ``--budget``, with ``--input``/``-o`` (relative to the current directory) and the rest."""
+    from .config import load_recipe
+    from .errors import ConfigError
+    from .overrides import apply_sets, blame, parse_budget
+    from .pipeline.pipeline import Pipeline
+
+    config = apply_sets(load_recipe(args.recipe), args.set)
+    if args.seed is not None:
+        config["seed"] = args.seed
+    if args.budget is not None:
+        config["budget"] = parse_budget(args.budget)
+    overrides = {"input": args.input, "output": args.output, "scheduler": args.scheduler,
+                 "workers": args.workers, "progress": False if args.quiet else None,
+                 "overwrite": True if args.overwrite else None, "recipe_dir": Path(args.recipe).parent}
+    try:
+        return Pipeline.from_config(config, **overrides)
+    except ConfigError as exc:
+        raise blame(exc, args.set) from None
 
 
 def summary(manifest: dict, out: Path) -> str:
@@ -81,7 +100,10 @@ def _list(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
     parser = argparse.ArgumentParser(prog="datadiet", description="Choose which rows to train on, under a budget.")
+    parser.add_argument("--version", action="version", version=f"datadiet {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run a recipe: score, select, write")
     run.add_argument("recipe", help="recipe YAML file")
@@ -89,7 +111,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("-o", "--output", help="output directory (replaces output.path)")
     run.add_argument("--scheduler", help="local (default), synchronous, or tcp://HOST:PORT")
     run.add_argument("--workers", type=int, help="worker processes for the local cluster")
-    run.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                     help="change a recipe key (dotted path, YAML value), e.g. budget.tokens=1e6; repeatable")
+    run.add_argument("--seed", type=int, help="the recipe's seed")
+    run.add_argument("--budget", help="replace the budget: tokens=1e6, documents=500, 10%%, tokens=10%%")
+    run.add_argument("--overwrite", action="store_true",
+                     help="replace a different earlier run in the output directory")
     run.add_argument("--dry-run", action="store_true", help="print the plan (rows, tokens, FLOPs, time) and stop")
     run.set_defaults(func=_run)
     inspect = sub.add_parser("inspect", help="summarise a run directory's manifest")
@@ -113,25 +140,10 @@ def build_parser() -> argparse.ArgumentParser:
     from .planning.cli import add_planning_parsers
 
     add_planning_parsers(sub)
+    _add_verbosity(parser, top=True)
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        return args.func(args) or 0
-    except DatadietError as exc:
-        print(f"datadiet: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("datadiet: interrupted; rerun the same command to resume", file=sys.stderr)
-        return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())
-    _add_verbosity(parser, top=True)
 def _add_verbosity(parser: argparse.ArgumentParser, top: bool = False) -> None:
     """``-v``/``-q`` on ``parser`` and every subcommand below it that has none of its own."""
     default = 0 if top else argparse.SUPPRESS
@@ -147,6 +159,21 @@ def _add_verbosity(parser: argparse.ArgumentParser, top: bool = False) -> None:
                 _add_verbosity(child)
 
 
+def main(argv: list[str] | None = None) -> int:
     from .logs import setup_logging
 
+    parser = build_parser()
+    args = parser.parse_args(argv)
     setup_logging(int(getattr(args, "verbose", 0) or 0) - (1 if getattr(args, "quiet", 0) else 0))
+    try:
+        return args.func(args) or 0
+    except DatadietError as exc:
+        print(f"datadiet: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("datadiet: interrupted; rerun the same command to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
