@@ -92,10 +92,41 @@ def _inspect(args) -> int:
 
 
 def _list(args) -> int:
-    from .registry import names
+    from .registry import FAMILIES, names
 
-    for family in ("scorer", "selector", "reader"):
-        print(f"{family}s: {', '.join(names(family))}")
+    for family in FAMILIES:
+        if getattr(args, "verbose", 0):
+            from .describe import component_info, render_line
+
+            print(f"{family}s:")
+            print("\n".join(render_line(component_info(family, n)) for n in names(family)))
+        else:
+            print(f"{family}s: {', '.join(names(family))}")
+    return 0
+
+
+def _describe(args) -> int:
+    from .describe import find, recipe_reference, render_markdown_section, render_text
+    from .errors import ConfigError
+    from .registry import FAMILIES, names
+
+    if args.all:
+        if args.markdown:
+            print(recipe_reference(), end="")
+            return 0
+        args.names = [n for f in FAMILIES for n in names(f)]
+    if not args.names:
+        raise ConfigError("describe: name a component (see `datadiet list`) or pass --all")
+    infos = []
+    for name in dict.fromkeys(args.names):
+        found = find(name)
+        if not found:
+            known = sorted({n for f in FAMILIES for n in names(f)})
+            raise ConfigError(f"describe: no component or recipe section is called {name!r}; "
+                              f"registered: {', '.join(known)}")
+        infos += found
+    render = render_markdown_section if args.markdown else render_text
+    print("\n\n".join(render(i) for i in infos))
     return 0
 
 
@@ -123,8 +154,14 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("run_dir")
     inspect.add_argument("--json", action="store_true", help="print the whole manifest")
     inspect.set_defaults(func=_inspect)
-    lst = sub.add_parser("list", help="list registered scorers, selectors and readers")
+    lst = sub.add_parser("list", help="list registered scorers, selectors and readers (-v: with parameters)")
     lst.set_defaults(func=_list)
+    describe = sub.add_parser("describe", help="a component's parameters, defaults, output columns and docs")
+    describe.add_argument("names", nargs="*", metavar="NAME", help="scorer, selector or reader (or source, budget)")
+    describe.add_argument("--all", action="store_true", help="every registered component")
+    describe.add_argument("--markdown", action="store_true",
+                          help="Markdown (with --all: the recipe reference, docs/recipe-reference.md)")
+    describe.set_defaults(func=_describe)
     try:
         from .models.cli import add_proxy_parser
     except ImportError:
