@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ..hashing import hash_strings
@@ -308,17 +309,18 @@ def nd_apply(task: StepTask) -> dict:
     state = load_state(run, task, n, task.extra)
     decided = _read_folder(run.select_part(task.fp, task.step, "decided", task.ref.index))
     if decided is not None:
-        pos = decided.column("pos").to_numpy()
-        keep = state.column("keep").to_numpy(zero_copy_only=False).copy()
-        keep[pos] = False
-        reasons = np.array(state.column("reason").to_pylist(), dtype=object)
-        reasons[pos] = task.selectors[0].reject_reason
-        state = state.set_column(0, "keep", pa.array(keep)).set_column(1, "reason", pa.array(reasons, pa.string()))
-        for name in ("duplicate_of", "similarity"):
+        order = np.argsort(decided.column("pos").to_numpy(), kind="stable")
+        decided = decided.take(pa.array(order))
+        mask = np.zeros(n, dtype=bool)
+        mask[decided.column("pos").to_numpy()] = True
+        given = {"keep": pa.array(np.zeros(decided.num_rows, dtype=bool)),
+                 "reason": pa.array([task.selectors[0].reject_reason] * decided.num_rows, pa.string()),
+                 "duplicate_of": decided.column("duplicate_of").combine_chunks(),
+                 "similarity": decided.column("similarity").combine_chunks()}
+        for name, values in given.items():
             i = state.schema.get_field_index(name)
-            column = np.array(state.column(name).to_pylist(), dtype=object)
-            column[pos] = decided.column(name).to_pylist()
-            state = state.set_column(i, name, pa.array(column.tolist(), task.extra[name]))
+            column = state.column(name).combine_chunks()
+            state = state.set_column(i, name, pc.replace_with_mask(column, pa.array(mask), values.cast(column.type)))
     run.write_table(state, state_path(run, task.fp, task.step, task.ref.key))
     return {"alive": int(state.column("keep").to_numpy(zero_copy_only=False).sum())}
 
@@ -353,5 +355,6 @@ def run_components(ctx: StepContext, selector, step: str, prev: str | None) -> N
     ctx.executor.map(nd_members, tasks, desc=f"{name} members", labels=ctx.labels)
     dropped = sum(ctx.executor.map(nd_decide, parts(), desc=f"{name} decide"))
     ctx.executor.map(nd_apply, tasks, desc=f"{name} apply", labels=ctx.labels)
-    ctx.info[step] = {"selector": name, "rows": sum(c["alive"] for c in counted), "candidate_pairs": candidates,
-                      "verified_pairs": edges, "rounds": round_ + 1, "near_duplicates": dropped}
+    ctx.info.setdefault("components", {})[step] = {
+        "selector": name, "rows": sum(c["alive"] for c in counted), "candidate_pairs": candidates,
+        "verified_pairs": edges, "rounds": round_ + 1, "near_duplicates": dropped}

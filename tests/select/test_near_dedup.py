@@ -87,7 +87,7 @@ def test_finds_planted_near_duplicates_without_false_merges(planted, default):
     assert all(0.8 - 0.15 <= r["similarity"] <= 1.0 for r in rejected.values())
     assert all(r["keep"] and r["duplicate_of"] is None and r["similarity"] is None
                for d, r in decisions.items() if d not in groups)
-    info = ctx.info["step-01"]
+    info = ctx.info["components"]["step-01"]
     assert info["near_duplicates"] == len(rejected) and info["rows"] == len(planted["ids"])
 
 
