@@ -14,6 +14,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "$(TORCH)"
 	$(BIN)/python -m pip install -q -e ".[dev]"
+	@# optional: loading fastText .bin quality models (sdist; its test skips without it)
+	-$(BIN)/python -m pip install -q -e ".[fasttext]"
 	@touch $(STAMP)
 
 install: $(STAMP)

@@ -7,6 +7,7 @@ or None when the document is unscorable (empty text).
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 import zlib
@@ -17,11 +18,20 @@ def length(text: str, n_tokens: int) -> dict:
     return {"chars": len(text), "words": len(text.split()), "tokens": n_tokens}
 
 
-def compression(text: str, level: int = 6) -> dict | None:
+def compression(text: str, level: int = 1, codec: str = "zstd") -> dict | None:
     raw = text.encode("utf-8")
     if not raw:
         return None
-    return {"ratio": len(zlib.compress(raw, level)) / len(raw)}
+    if codec == "zlib":
+        return {"ratio": len(zlib.compress(raw, level)) / len(raw)}
+    return {"ratio": len(_zstd(level).compress(raw)) / len(raw)}
+
+
+@functools.cache
+def _zstd(level: int):
+    import zstandard
+
+    return zstandard.ZstdCompressor(level=level, write_checksum=False, write_content_size=False, write_dict_id=False)
 
 
 def charstats(text: str) -> dict | None:

@@ -5,10 +5,18 @@ space of ``num_buckets`` buckets). ``fit`` learns two smoothed bucket distributi
 the target set and one on a sample of the raw pool, and a document's log importance weight
 is ``sum_b count_b * (log p_target[b] - log p_raw[b])``.
 
-Tokens follow the official DSIR package (NLTK's ``WordPunctTokenizer`` on lower-cased text):
-runs of word characters or runs of other non-space characters, with Python ``re``'s ``\\w``
-and ``\\s`` (recent NLTK compiles the pattern with the ``regex`` module, whose ``\\w`` also
-takes combining marks; English text tokenizes the same). Lower-casing is Arrow's ``utf8_lower``.
+Tokens follow the official DSIR package exactly (NLTK's ``WordPunctTokenizer`` on
+``str.lower()`` text): runs of word characters or runs of other non-space characters, with
+the ``regex`` module's ``\\w`` and ``\\s`` (NLTK compiles its pattern with ``regex``, whose
+``\\w`` also takes combining marks, connector punctuation and joiners, but not ``²``).
+Lower-casing is Arrow's ``utf8_lower`` for ASCII texts and Python's ``str.lower`` for the
+others (the two differ on e.g. "İ" and a final sigma).
+
+Bucket probabilities follow the paper and the official package: the maximum-likelihood
+bucket frequencies (``smoothing`` pseudo-counts, 0 by default), plus ``epsilon`` (1e-8) inside
+the log, so ``log_ratio[b] = log(p_target[b] + eps) - log(p_raw[b] + eps)``. With that
+definition and 2**24 buckets the top-10% selection agrees with the official package's to
+within what hash collisions leave (``bench/dsir.py``).
 
 Two featurizers give the same kind of features with different hash functions:
 
@@ -68,15 +76,25 @@ def ngram_hash(token_hashes: list[int]) -> int:
 
 
 @functools.lru_cache(maxsize=1)
+def _word_space_patterns():
+    import regex
+
+    return regex.compile(r"\w"), regex.compile(r"\s")
+
+
+def _class_of(ch: str) -> int:
+    word, space = _word_space_patterns()
+    return 1 if word.match(ch) else (0 if space.match(ch) else 2)
+
+
+@functools.lru_cache(maxsize=1)
 def _bmp_classes() -> np.ndarray:
-    """Class of each BMP code point like Python's regex: 0 space, 1 word (\\w), 2 other."""
+    """Class of each BMP code point as NLTK's ``regex`` pattern sees it: 0 space (``\\s``),
+    1 word (``\\w``), 2 other."""
     table = np.full(0x10000, 2, dtype=np.uint8)
     for cp in range(0x10000):
-        ch = chr(cp)
-        if ch.isalnum() or ch == "_":
-            table[cp] = 1
-        elif ch.isspace():
-            table[cp] = 0
+        if not 0xD800 <= cp < 0xE000:
+            table[cp] = _class_of(chr(cp))
     return table
 
 
@@ -103,9 +121,7 @@ def _byte_classes(data: np.ndarray) -> np.ndarray:
     if astral.any():
         uniq, inverse = np.unique(cp[astral], return_inverse=True)
         chars = [chr(c) for c in uniq.tolist()]
-        cls_lead[astral] = np.array(
-            [1 if (c.isalnum() or c == "_") else (0 if c.isspace() else 2) for c in chars], dtype=np.uint8
-        )[inverse]
+        cls_lead[astral] = np.array([_class_of(c) for c in chars], dtype=np.uint8)[inverse]
     # Continuation bytes follow their lead byte directly, so the lead is the last lead at or before them.
     owner = np.searchsorted(lead, high, side="right") - 1
     cls[high] = cls_lead[owner]
@@ -164,6 +180,20 @@ def _fast_ngrams(
     return np.concatenate(rows), np.concatenate(buckets).astype(np.int64)
 
 
+def python_lower(texts: pa.Array) -> pa.Array:
+    """``str.lower()`` of every text of a large_string array: Arrow's ``utf8_lower`` for
+    ASCII texts (where the two agree), Python's for the rest."""
+    lowered = pc.utf8_lower(texts)
+    non_ascii = pc.invert(pc.string_is_ascii(texts))
+    if not pc.any(non_ascii).as_py():
+        return lowered
+    rows = np.flatnonzero(non_ascii.to_numpy(zero_copy_only=False))
+    exact = pa.array([t.lower() for t in texts.take(pa.array(rows)).to_pylist()], pa.large_string())
+    mask = np.zeros(len(texts), dtype=bool)
+    mask[rows] = True
+    return pc.replace_with_mask(lowered, pa.array(mask), exact)
+
+
 def hashed_ngrams(
     texts: pa.Array | pa.ChunkedArray | list[str],
     ngram_order: int = 2,
@@ -186,7 +216,7 @@ def hashed_ngrams(
         texts = texts.combine_chunks() if texts.num_chunks else pa.array([], pa.large_string())
     texts = texts.cast(pa.large_string()).fill_null("")
     if lowercase:
-        texts = pc.utf8_lower(texts)
+        texts = python_lower(texts)
     if backend == "sklearn":
         return _sklearn_ngrams(texts, ngram_order, num_buckets)
     offsets = np.frombuffer(texts.buffers()[1], dtype=np.int64)[texts.offset : texts.offset + len(texts) + 1]
@@ -221,9 +251,14 @@ def _sklearn_ngrams(texts: pa.Array, ngram_order: int, num_buckets: int):
     return matrix.row.astype(np.int64), matrix.col.astype(np.int64), matrix.data
 
 
-def _smoothed_log_probs(counts: np.ndarray, alpha: float) -> np.ndarray:
+def _smoothed_log_probs(counts: np.ndarray, alpha: float, epsilon: float = 0.0) -> np.ndarray:
+    """``log((counts + alpha) / sum + epsilon)``: the paper's bucket frequencies with the
+    official package's 1e-8 floor (``alpha=0, epsilon=1e-8``), or add-alpha smoothing."""
     counts = np.asarray(counts, dtype=np.float64) + alpha
-    return np.log(counts) - np.log(counts.sum())
+    total = counts.sum()
+    if epsilon:
+        return np.log(counts / total + epsilon)
+    return np.log(counts) - np.log(total)
 
 
 def _kl(log_p: np.ndarray, log_q: np.ndarray) -> float:
@@ -240,6 +275,10 @@ class DSIRScorer(Scorer):
     reduction ``KL(target || raw) - KL(target || selected)`` (positive: the selection moved
     toward the target).
 
+    Bucket log-probabilities are ``log((count + smoothing) / total + epsilon)``: by default
+    (``smoothing=0, epsilon=1e-8``) the paper's and the official package's definition;
+    ``smoothing=1, epsilon=0`` is add-one smoothing (datadiet's definition before version 2).
+
     ``hash_seed`` seeds the token hash: with few buckets, which n-grams share a bucket (and
     so the top of the ranking) depends on the hash function, and a second seed shows how much.
 
@@ -251,12 +290,14 @@ class DSIRScorer(Scorer):
     """
 
     requires_fit: ClassVar[bool] = True
-    version: ClassVar[str] = "1"
+    # 2: str.lower and the regex module's \w like NLTK; MLE + 1e-8 bucket probabilities.
+    version: ClassVar[str] = "2"
     _constraints = {
         "ngram_order": Interval(int, 1, 5),
         "num_buckets": Interval(int, 1, 1 << 30),
         "raw_sample_rows": Interval(int, 1, None),
-        "smoothing": Interval(float, 0, None, low_open=True),
+        "smoothing": Interval(float, 0, None),
+        "epsilon": Interval(float, 0, 1),
     }
 
     def __init__(
@@ -265,7 +306,8 @@ class DSIRScorer(Scorer):
         num_buckets: int = 10_000,
         lowercase: bool = True,
         raw_sample_rows: int = 100_000,
-        smoothing: float = 1.0,
+        smoothing: float = 0.0,
+        epsilon: float = 1e-8,
         backend: Literal["fast", "sklearn"] = "fast",
         hash_seed: int = 0,
         target: str | None = None,
@@ -275,6 +317,7 @@ class DSIRScorer(Scorer):
         self.lowercase = lowercase
         self.raw_sample_rows = raw_sample_rows
         self.smoothing = smoothing
+        self.epsilon = epsilon
         self.backend = backend
         self.hash_seed = hash_seed
         self.target = target
@@ -286,6 +329,11 @@ class DSIRScorer(Scorer):
                 f"(the number of hash buckets). Got {self.num_buckets!r} instead."
             )
         super().validate_params(where)
+        if self.smoothing == 0 and self.epsilon == 0:
+            raise ConfigError(
+                f"{where + ': ' if where else ''}DSIRScorer needs 'smoothing' > 0 or 'epsilon' > 0 (an empty "
+                "bucket would have log probability -inf). Got smoothing=0 and epsilon=0."
+            )
 
     def output_columns(self) -> dict[str, pa.DataType]:
         return {"score": pa.float32(), "n_features": pa.int64()}
@@ -310,8 +358,8 @@ class DSIRScorer(Scorer):
         raw = self._bucket_counts(raw_table.to_batches())
         if raw.sum() == 0:
             raise ConfigError("dsir: the raw pool sample has no n-grams to fit on (is the pool empty?)")
-        self.log_target_ = _smoothed_log_probs(target, self.smoothing)
-        self.log_raw_ = _smoothed_log_probs(raw, self.smoothing)
+        self.log_target_ = _smoothed_log_probs(target, self.smoothing, self.epsilon)
+        self.log_raw_ = _smoothed_log_probs(raw, self.smoothing, self.epsilon)
         self.target_ngrams_ = int(target.sum())
         self.raw_ngrams_ = int(raw.sum())
         return self
@@ -347,14 +395,22 @@ class DSIRScorer(Scorer):
         _, buckets, counts = self.features(batch.column("text"))
         return {"counts": np.bincount(buckets, weights=counts, minlength=self.num_buckets)}
 
+    def _fitted_counts(self, log_probs: np.ndarray, n_ngrams: int) -> np.ndarray:
+        """The bucket counts a fitted log-probability vector was made from."""
+        total = n_ngrams + self.smoothing * self.num_buckets
+        return np.maximum((np.exp(log_probs) - self.epsilon) * total - self.smoothing, 0.0)
+
     def summarize_selection(self, stats: dict[str, np.ndarray]) -> dict:
         """KL(target || raw), KL(target || selected) and their difference, in nats, over the
-        smoothed hashed n-gram distributions."""
+        add-one-smoothed hashed n-gram distributions (finite for any selection, whatever
+        ``smoothing`` and ``epsilon`` the weights use)."""
         self._check_fitted()
         counts = np.asarray(stats.get("counts", np.zeros(self.num_buckets)), dtype=np.float64)
-        log_selected = _smoothed_log_probs(counts, self.smoothing)
-        kl_raw = _kl(self.log_target_, self.log_raw_)
-        kl_selected = _kl(self.log_target_, log_selected)
+        log_target = _smoothed_log_probs(self._fitted_counts(self.log_target_, self.target_ngrams_), 1.0)
+        log_raw = _smoothed_log_probs(self._fitted_counts(self.log_raw_, self.raw_ngrams_), 1.0)
+        log_selected = _smoothed_log_probs(counts, 1.0)
+        kl_raw = _kl(log_target, log_raw)
+        kl_selected = _kl(log_target, log_selected)
         return {
             "kl_target_raw": kl_raw,
             "kl_target_selected": kl_selected,

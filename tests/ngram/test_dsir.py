@@ -3,13 +3,12 @@ the prose-target mixture, and bad input."""
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pytest
+import regex
 import xxhash
 
 import datadiet.scorers.dsir as dsir_module
@@ -37,9 +36,10 @@ POOL = [
 
 
 def reference_counts(text: str, order: int, buckets: int) -> Counter:
-    """Hashed n-gram counts computed from scratch: regex tokens of the lower-cased text,
-    xxh64 per token, ngram_hash to combine, modulo the bucket count."""
-    tokens = re.findall(r"\w+|[^\w\s]+", pc.utf8_lower(pa.array([text]))[0].as_py())
+    """Hashed n-gram counts computed from scratch: NLTK's WordPunct tokens (its pattern in
+    the ``regex`` module) of ``text.lower()``, xxh64 per token, ngram_hash to combine,
+    modulo the bucket count."""
+    tokens = regex.findall(r"\w+|[^\w\s]+", text.lower())
     hashes = [xxhash.xxh64_intdigest(t.encode("utf-8")) for t in tokens]
     counts = Counter()
     for n in range(1, order + 1):
@@ -48,25 +48,27 @@ def reference_counts(text: str, order: int, buckets: int) -> Counter:
     return counts
 
 
-def reference_weights(target, pool, order, buckets, alpha):
+def reference_weights(target, pool, order, buckets, alpha, epsilon=0.0):
     def model(texts):
         total = np.zeros(buckets)
         for t in texts:
             for b, c in reference_counts(t, order, buckets).items():
                 total[b] += c
         total += alpha
-        return np.log(total / total.sum())
+        return np.log(total / total.sum() + epsilon)
 
     log_ratio = model(target) - model(pool)
     return [sum(c * log_ratio[b] for b, c in reference_counts(t, order, buckets).items()) for t in pool]
 
 
+@pytest.mark.parametrize("smoothing,epsilon", [(0.5, 0.0), (0.0, 1e-8)])
 @pytest.mark.parametrize("order,buckets", [(1, 50), (2, 64), (3, 1000)])
-def test_weights_match_direct_computation(order, buckets):
-    scorer = DSIRScorer(ngram_order=order, num_buckets=buckets, smoothing=0.5)
+def test_weights_match_direct_computation(order, buckets, smoothing, epsilon):
+    """Add-alpha smoothing, and the paper's / official package's MLE + 1e-8 (the default)."""
+    scorer = DSIRScorer(ngram_order=order, num_buckets=buckets, smoothing=smoothing, epsilon=epsilon)
     scorer.fit(InMemoryFitContext(pool=make_table(POOL), target=make_table(TARGET)))
     out = scorer.score_batch(make_table(POOL).to_batches()[0])
-    expected = reference_weights(TARGET, POOL, order, buckets, 0.5)
+    expected = reference_weights(TARGET, POOL, order, buckets, smoothing, epsilon)
     got = out["score"].to_pylist()
     for text, g, e in zip(POOL, got, expected):
         if reference_counts(text, order, buckets):
@@ -103,17 +105,22 @@ def test_sklearn_backend_matches_its_analyzer():
             assert g == pytest.approx(expected, rel=1e-5, abs=1e-4)
 
 
-def test_tokens_match_python_regex_on_unicode():
+def test_tokens_match_nltk_wordpunct_on_unicode():
+    """Tokens as NLTK's WordPunctTokenizer (the official DSIR's): ``regex``'s \\w takes
+    combining marks, joiners and variation selectors but not superscripts; lower-casing is
+    ``str.lower`` (İ, final sigma)."""
     texts = [
         "Ünïcode wörds, naïve café — “quoted” text… and a_snake_case name!",
         "日本語のテキスト、漢字とかな。 Ελληνικά κείμενα; русский текст?!",
         "emoji 🙂🙂 and 𝔘𝔫𝔦𝔠𝔬𝔡𝔢 math, e\u0301 combining, nbsp\u00a0here, tab\there",
         "x==y!=z -> (a+b)*c; 3.14159 $100 #tag @user",
+        "x² + y³ = ½; ΟΔΟΣ İstanbul 🧙\u200d♂\ufe0f \"🥇\", \x1c sep",
+        "ascii only, no lowering surprises",
     ]
     rows, buckets, _ = hashed_ngrams(texts, ngram_order=1, num_buckets=1 << 62)
-    lowered = pc.utf8_lower(pa.array(texts)).to_pylist()
-    for i, text in enumerate(lowered):
-        expected = [xxhash.xxh64_intdigest(t.encode()) % (1 << 62) for t in re.findall(r"\w+|[^\w\s]+", text)]
+    for i, text in enumerate(texts):
+        tokens = regex.findall(r"\w+|[^\w\s]+", text.lower())
+        expected = [xxhash.xxh64_intdigest(t.encode()) % (1 << 62) for t in tokens]
         assert buckets[rows == i].tolist() == expected
 
 
@@ -218,3 +225,10 @@ def test_dsir_target_assigns_closest_target():
     assert out["null_reason"].to_pylist() == [None, None, "no dsir weight"]
     with pytest.raises(ConfigError, match="columns"):
         DSIRTargetScorer(columns=[]).validate_params()
+
+
+def test_zero_smoothing_and_epsilon_is_a_config_error():
+    with pytest.raises(ConfigError, match="'smoothing' > 0 or 'epsilon' > 0"):
+        DSIRScorer(smoothing=0.0, epsilon=0.0).validate_params()
+    with pytest.raises(ConfigError, match="epsilon"):
+        DSIRScorer(epsilon=-1.0).validate_params()

@@ -77,7 +77,7 @@ def expected_for(name: str, scorer, text: str, n_tokens: int) -> dict | None:
     if name == "length":
         return reference.length(text, n_tokens)
     if name == "compression":
-        return reference.compression(text, scorer.level)
+        return reference.compression(text, scorer._level(), scorer.codec)
     if name == "charstats":
         return reference.charstats(text)
     top, dup = scorer._sizes()
@@ -87,7 +87,9 @@ def expected_for(name: str, scorer, text: str, n_tokens: int) -> dict | None:
 SCORERS = {
     "length": LengthScorer(),
     "compression": CompressionScorer(),
-    "compression_level1": CompressionScorer(level=1),
+    "compression_level3": CompressionScorer(level=3),
+    "compression_zlib6": CompressionScorer(codec="zlib", level=6),  # version 1's definition
+    "compression_zlib1": CompressionScorer(codec="zlib", level=1),
     "charstats": CharStatsScorer(),
     "repetition": RepetitionScorer(),
     "repetition_small_n": RepetitionScorer(top_ngram_sizes=[1, 2], dup_ngram_sizes=[2, 3, 13]),
@@ -178,7 +180,9 @@ def test_known_answers_derived_by_hand():
     assert length["tokens"].to_pylist() == [4, 0]
 
     # zlib: 2 header bytes, one static-Huffman block of 18 bits (3 bytes), 4 checksum bytes.
-    assert CompressionScorer().score_batch(make_batch(["a"]))["ratio"][0].as_py() == 9.0
+    assert CompressionScorer(codec="zlib").score_batch(make_batch(["a"]))["ratio"][0].as_py() == 9.0
+    # zstd: 4 magic bytes, 2 frame-header bytes, a 3-byte raw-block header, the 1 byte itself.
+    assert CompressionScorer().score_batch(make_batch(["a"]))["ratio"][0].as_py() == 10.0
 
 
 def test_documents_never_share_repetition():
@@ -224,7 +228,11 @@ def test_parameter_validation_names_the_parameter():
     with pytest.raises(ConfigError, match="'level'"):
         CompressionScorer(level=0).validate_params()
     with pytest.raises(ConfigError, match="'level'"):
-        CompressionScorer.from_config({"level": 10})
+        CompressionScorer.from_config({"codec": "zlib", "level": 10})
+    with pytest.raises(ConfigError, match="'level'"):
+        CompressionScorer.from_config({"level": 23})
+    with pytest.raises(ConfigError, match="'codec'"):
+        CompressionScorer.from_config({"codec": "lz4"})
     with pytest.raises(ConfigError, match="'level'"):
         CompressionScorer(level=0).score_batch(make_batch(["text"]))
     with pytest.raises(ConfigError, match="'top_ngram_sizes'"):
