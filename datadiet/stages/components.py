@@ -3,9 +3,9 @@ computed as Dask tasks over files, never gathering the corpus.
 
 1. bands (per shard): each surviving row's band keys go to spill buckets by key hash, as
    (key, doc hash, node) with node = shard index << 32 | row position;
-2. candidates (per bucket): rows sharing a key, in doc-hash order, pair with the first of
-   them and with their predecessor (2 (m - 1) pairs for m rows), sent to the first row's
-   shard;
+2. candidates (per bucket): rows sharing a key, in seeded doc-hash order, pair with their
+   WINDOW predecessors and with the first of them (all pairs of up to WINDOW + 1 rows, at
+   most WINDOW + 1 pairs per row), sent to the first row's shard;
 3. verify (per shard, twice): the first row's signature joins the pair, travels to the
    second row's shard, and pairs whose estimated Jaccard >= threshold become edges, sent
    both ways to edge partitions by node hash;
@@ -38,6 +38,7 @@ from .engine import StepContext, engine
 from .select import StepTask, load_state, state_path
 
 SHIFT = np.int64(32)
+WINDOW = 4
 
 
 @dataclass
@@ -134,11 +135,13 @@ def nd_candidates(task: PartTask) -> int:
     new[1:] = key[1:] != key[:-1]
     start = np.flatnonzero(new)
     size = np.diff(np.append(start, len(key)))
-    first = np.repeat(start, size)[~new]
-    member = np.flatnonzero(~new)  # every row but the first of its key
-    chain = member - 1 != first  # where the predecessor is not the first row itself
-    u = np.concatenate([node[first], node[member - 1][chain]])
-    v = np.concatenate([node[member], node[member][chain]])
+    first = np.repeat(start, size)
+    at = np.arange(len(key))
+    # each row pairs with its WINDOW predecessors and with the first row of its key
+    u = [node[d:][at[d:] - d >= first[d:]] for d in range(1, WINDOW + 1)]
+    v = [node[:-d][at[d:] - d >= first[d:]] for d in range(1, WINDOW + 1)]
+    far = at - first > WINDOW
+    u, v = np.concatenate(u + [node[far]]), np.concatenate(v + [node[first[far]]])
     if not len(u):
         return 0
     u, v = np.minimum(u, v), np.maximum(u, v)
