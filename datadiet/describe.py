@@ -54,8 +54,9 @@ def _constraint(rule: Any) -> str:
         return ""
     if isinstance(rule, Interval):
         return rule.describe()
-    doc = inspect.getdoc(rule)
-    return doc.splitlines()[0] if doc else "checked by " + getattr(rule, "__name__", type(rule).__name__)
+    if inspect.isfunction(rule) and rule.__doc__:
+        return inspect.getdoc(rule).splitlines()[0]
+    return "validated before any compute (see the description)"
 
 
 def params_of(cls) -> list[ParamInfo]:

@@ -3,6 +3,8 @@ output columns and docstring; docs/recipe-reference.md is generated from them an
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from datadiet.cli import main
@@ -27,13 +29,13 @@ def test_reference_covers_every_registered_component():
 
 
 def test_describe_shows_parameters_defaults_constraints_columns_and_doc(capsys):
-    assert main(["describe", "compression", "exact_dedup"]) == 0
+    assert main(["describe", "compression", "exact_dedup", "budget"]) == 0
     out = capsys.readouterr().out
     assert "scorer compression: datadiet.scorers.compression.CompressionScorer" in out
-    assert "level  int = 6; an int >= 1 and <= 9" in out
-    assert "compression.ratio: float" in out and "zlib.compress" in out
+    assert "compression.ratio: float" in out and "Repetitive or boilerplate text" in out
     assert "selector exact_dedup (group)" in out and "'first' or 'longest' = 'first'" in out
     assert "duplicate_of: string" in out
+    assert "recipe section budget" in out and re.search(r"tokens +int or None = None; an int >= 1", out)
 
 
 def test_required_parameters_and_scorer_columns():
@@ -47,7 +49,7 @@ def test_required_parameters_and_scorer_columns():
 def test_list_verbose_shows_parameters(capsys):
     assert main(["list", "-v"]) == 0
     out = capsys.readouterr().out
-    assert "  compression(level=6)" in out and "  top_k(score, keep='high')" in out
+    assert "  compression(" in out and "  top_k(score, keep='high')" in out
 
 
 def test_unknown_name_is_a_clear_error(capsys):
