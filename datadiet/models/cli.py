@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from collections.abc import Callable, Iterable
+
+log = logging.getLogger("datadiet.train")
 
 # CLI flag -> ProxyTrainConfig parameter
 FLAGS = {
@@ -91,6 +94,8 @@ def run_proxy_train(args: argparse.Namespace,
     config = ProxyTrainConfig.from_config(options_from_args(args), where="proxy train")
     if read_texts is None:
         from ..readers import iter_texts as read_texts
+    log.info("proxy train: reading %s from %s", f"up to {args.max_rows:,} texts" if args.max_rows else "texts",
+             ", ".join(args.input))
     texts = read_texts(args.input, args.text_column, args.max_rows)
     result = train_proxy(texts, args.output, config)
     summary = {

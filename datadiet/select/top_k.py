@@ -15,7 +15,7 @@ class TopK(Ranker):
 
     Example::
 
-        TopK(score="compression", keep="high")
+        TopK(score="compression.ratio", keep="high")
     """
 
     def __init__(self, score: str, keep: Literal["high", "low"] = "high"):

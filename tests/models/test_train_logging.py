@@ -26,4 +26,4 @@ def test_proxy_train_logs_steps_loss_and_eta(tmp_path, capsys):
     steps = re.findall(r"proxy train: step (\d)/4 \| loss [\d.]+ \| lr [\d.e+-]+ \| [\d.,kM]+ tokens/s \| "
                        r"elapsed [\d:]+ \| ETA [\d:]+", err)
     assert steps == ["2", "4"], err
-    assert "BPE tokenizer on 40 texts" in err and "saved" in err
+    assert "reading texts from" in err and "BPE tokenizer on 40 texts" in err and "saved" in err
