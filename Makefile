@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 TORCH  := torch==2.13.0
 BENCHES := io heuristics memory memory_dedup proxy dsir kmeans dedup
 
-.PHONY: install demo test test-fast bench lint run proxy data-samples clean
+.PHONY: install demo test test-fast bench lint run proxy data-samples docs clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -51,6 +51,10 @@ proxy: install
 
 data-samples: install
 	$(BIN)/python data_samples/build.py
+
+# the recipe reference, generated from the registered components (tests/test_describe.py checks it)
+docs: install
+	$(BIN)/datadiet describe --all --markdown > docs/recipe-reference.md
 
 clean:
 	rm -rf out .pytest_cache

@@ -18,7 +18,7 @@ REFERENCE = ROOT / "docs" / "recipe-reference.md"
 def test_recipe_reference_is_current():
     assert REFERENCE.read_text() == recipe_reference(), (
         "docs/recipe-reference.md is stale; regenerate it: "
-        ".venv/bin/datadiet describe --all --markdown > docs/recipe-reference.md")
+        "make docs (= .venv/bin/datadiet describe --all --markdown > docs/recipe-reference.md)")
 
 
 def test_reference_covers_every_registered_component():
