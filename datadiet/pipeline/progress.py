@@ -1,6 +1,8 @@
 """Progress of one stage, counted in rows (and tokens when known) with rates and an ETA: a
 tqdm bar on a terminal, plain log lines every ``DATADIET_PROGRESS_INTERVAL`` seconds
 (default 10) otherwise, so a batch job's log (SLURM, Kubernetes) shows progress too.
+Lines go to the ``datadiet.progress`` logger, or straight to the stream when logging is
+not configured at all (a plain script), so they are never lost silently.
 
 Example::
 
@@ -110,7 +112,13 @@ class StageProgress:
             if self._bar is not None:
                 self._bar.refresh()
             else:
-                log.info(self.line())
+                self._emit(self.line())
+
+    def _emit(self, line: str) -> None:
+        if log.hasHandlers():
+            log.info(line)
+        else:
+            print(line, file=self.stream, flush=True)
 
     def close(self, finished: bool = True) -> None:
         self._stop.set()
@@ -119,7 +127,7 @@ class StageProgress:
         if self._bar is not None:
             self._bar.close()
         if self.enabled and finished:
-            log.info(self.summary())
+            self._emit(self.summary())
 
     def __enter__(self) -> StageProgress:
         return self

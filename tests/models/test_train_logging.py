@@ -7,11 +7,13 @@ import re
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
 from datadiet.cli import main
 from tests.proxy_fixtures import one_torch_thread, proxy_texts  # noqa: F401
 
 
+@pytest.mark.slow
 def test_proxy_train_logs_steps_loss_and_eta(tmp_path, capsys):
     path = tmp_path / "train.parquet"
     pq.write_table(pa.table({"text": proxy_texts()[:40]}), path)

@@ -22,6 +22,7 @@ from tests.conftest import ROOT, SAMPLES
 LINE = re.compile(r"score: [\d,]+/1,565 rows \(\d+%\) \| [\d.,kM]+ rows/s .*\| elapsed [\d:]+ \| ETA [\d:?]+")
 
 
+@pytest.mark.slow
 def test_cli_without_a_terminal_prints_periodic_progress_lines(tmp_path):
     env = dict(os.environ, DATADIET_PROGRESS_INTERVAL="0.2")
     proc = subprocess.run(
@@ -57,6 +58,16 @@ def test_stage_progress_ticks_while_no_partition_finishes(caplog):
     ticks = [m for m in lines if m.startswith("score: 1,000/4,000 rows (25%)")]
     assert len(ticks) >= 2 and "tokens/s" in ticks[0] and "ETA" in ticks[0]
     assert lines[-1].startswith("score: 1,000 rows, 250,000 tokens in ")
+
+
+def test_lines_reach_the_stream_when_logging_is_not_configured(monkeypatch):
+    monkeypatch.setattr(logging.getLogger("datadiet.progress"), "hasHandlers", lambda: False)
+    stream = io.StringIO()
+    with StageProgress("write", total=3, unit="tasks", stream=stream, interval=0.05) as progress:
+        time.sleep(0.2)
+        progress.advance(3)
+    lines = stream.getvalue().splitlines()
+    assert lines[0].startswith("write: 0/3 tasks (0%)") and lines[-1].startswith("write: 3 tasks in ")
 
 
 def test_executor_counts_rows_of_shards_and_learns_tokens(caplog):
