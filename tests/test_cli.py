@@ -57,7 +57,7 @@ def test_unknown_set_key_is_a_clear_error(tmp_path, capsys, assignment, key):
     assert not (tmp_path / "o").exists()
 
 
-def test_run_with_overrides_end_to_end(tmp_path, capsys):
+def test_run_with_overrides_and_overwrite_end_to_end(tmp_path, capsys):
     out = tmp_path / "o"
     code = main(["run", str(SAMPLES / "recipes" / "random_baseline.yaml"), "-o", str(out), "-q", "--seed", "3",
                  "--set", "budget.fraction=0.1", "--scheduler", "synchronous"])
@@ -65,3 +65,12 @@ def test_run_with_overrides_end_to_end(tmp_path, capsys):
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["recipe"]["seed"] == 3 and manifest["budget"]["requested"]["fraction"] == 0.1
     assert manifest["counts"]["selected_rows"] < 0.2 * manifest["counts"]["input_rows"]
+    capsys.readouterr()
+    # a different run into the same directory is refused unless --overwrite
+    again = ["run", str(SAMPLES / "recipes" / "random_baseline.yaml"), "-o", str(out), "-q", "--seed", "4",
+             "--scheduler", "synchronous"]
+    assert main(again) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert json.loads((out / "manifest.json").read_text())["recipe"]["seed"] == 3
+    assert main([*again, "--overwrite"]) == 0
+    assert json.loads((out / "manifest.json").read_text())["recipe"]["seed"] == 4

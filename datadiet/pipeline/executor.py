@@ -2,10 +2,11 @@
 (one single-threaded worker process per core) or on an existing dask.distributed scheduler.
 Results come back in task order, whatever order the tasks finish in.
 
-Progress is counted in rows (see :mod:`.progress`): ``map(..., weights=rows per item)``, or,
-without weights, the rows of each item's shard: ``item.shard.n_rows`` from the plan, or
-the rows and tokens a score task reported for that shard (``item.ref.key`` in later stages).
-Items of unknown size are counted as tasks."""
+Progress is counted in rows (see :mod:`.progress`): ``map(..., weights=amount per item,
+unit="rows")``, or, without weights, the rows of each item's shard: ``item.shard.n_rows``
+from the plan, or the rows and tokens a score task reported for that shard (``item.ref.key``
+in later stages); input bytes (``item.shard.size``) when a format does not know its row
+counts before reading (JSONL). Items of unknown size are counted as tasks."""
 
 from __future__ import annotations
 
@@ -54,25 +55,29 @@ class Executor:
         self.shard_sizes: dict[str, tuple[int, int]] = {}
 
     def map(self, fn: Callable, items: Sequence, desc: str, labels: Sequence[str] | None = None,
-            resources: dict | None = None, weights: Sequence[int] | None = None) -> list:
+            resources: dict | None = None, weights: Sequence[int] | None = None, unit: str = "rows") -> list:
         raise NotImplementedError
 
-    def _sizes(self, items: Sequence, weights: Sequence[int] | None) -> tuple[str, list[int], list[int]]:
+    def _sizes(self, items: Sequence, weights: Sequence[int] | None,
+               unit: str) -> tuple[str, list[int], list[int]]:
         """(unit, amount per item, known tokens per item) for the progress display."""
         if weights is not None:
-            return "rows", [int(w) for w in weights], [0] * len(items)
+            return unit, [int(w) for w in weights], [0] * len(items)
         rows, tokens = [], []
         for item in items:
             known = self.shard_sizes.get(_shard_key(item) or "")
             n_rows = known[0] if known else getattr(getattr(item, "shard", None), "n_rows", None)
             rows.append(n_rows)
             tokens.append(known[1] if known else 0)
-        if not items or any(r is None for r in rows):
-            return "tasks", [1] * len(items), tokens
-        return "rows", rows, tokens
+        if items and all(r is not None for r in rows):
+            return "rows", rows, tokens
+        sizes = [getattr(getattr(item, "shard", None), "size", 0) or 0 for item in items]
+        if items and all(sizes):
+            return "bytes", sizes, tokens
+        return "tasks", [1] * len(items), tokens
 
-    def _track(self, items: Sequence, desc: str, weights: Sequence[int] | None):
-        unit, amounts, tokens = self._sizes(items, weights)
+    def _track(self, items: Sequence, desc: str, weights: Sequence[int] | None, unit: str = "rows"):
+        unit, amounts, tokens = self._sizes(items, weights, unit)
         progress = StageProgress(desc, sum(amounts), unit, enabled=self.progress)
 
         def done(i: int, result) -> None:
@@ -101,9 +106,9 @@ class SynchronousExecutor(Executor):
         SynchronousExecutor().map(len, [[1], [2, 3]], desc="len")  # [1, 2]
     """
 
-    def map(self, fn, items, desc, labels=None, resources=None, weights=None):
+    def map(self, fn, items, desc, labels=None, resources=None, weights=None, unit="rows"):
         out = []
-        progress, done = self._track(items, desc, weights)
+        progress, done = self._track(items, desc, weights, unit)
         with progress:
             for i, item in enumerate(items):
                 try:
@@ -174,7 +179,7 @@ class DaskExecutor(Executor):
         workers = self.client.scheduler_info().get("workers", {}).values()
         return any(all(w.get("resources", {}).get(k, 0) >= v for k, v in resources.items()) for w in workers)
 
-    def map(self, fn, items, desc, labels=None, resources=None, weights=None):
+    def map(self, fn, items, desc, labels=None, resources=None, weights=None, unit="rows"):
         from dask.base import tokenize
         from dask.distributed import as_completed
 
@@ -185,7 +190,7 @@ class DaskExecutor(Executor):
         futures = self.client.map(partial(run_task, fn), items, key=keys, pure=False, retries=0, **extra)
         index = {f.key: i for i, f in enumerate(futures)}
         results: list = [None] * len(items)
-        progress, done = self._track(items, desc, weights)
+        progress, done = self._track(items, desc, weights, unit)
         try:
             with progress:
                 for future in as_completed(futures):

@@ -77,10 +77,14 @@ def test_executor_counts_rows_of_shards_and_learns_tokens(caplog):
         ex.map(lambda t: {"rows": t.shard.n_rows, "tokens": 7 * t.shard.n_rows}, shards, desc="score")
         ex.map(lambda t: None, [SimpleNamespace(ref=SimpleNamespace(key="k2"))], desc="filter")
         ex.map(lambda t: None, [object(), object()], desc="decide")
+        jsonl = [SimpleNamespace(shard=SimpleNamespace(key="j", n_rows=None, size=2048))]
+        ex.map(lambda t: None, jsonl, desc="score")
+        ex.map(lambda t: None, [object()] * 2, desc="write", weights=[1000, 3000], unit="bytes")
     done = [r.getMessage() for r in caplog.records]
     assert done[0].startswith("score: 60 rows, 420 tokens in")
     assert done[1].startswith("filter: 30 rows, 210 tokens in")
     assert done[2].startswith("decide: 2 tasks in")
+    assert done[3].startswith("score: 2,048 bytes in") and done[4].startswith("write: 4,000 bytes in")
 
 
 def test_formatting():
