@@ -166,3 +166,44 @@ def test_unique_ids_pass_the_check(tmp_path, corpus):
     refs = [ShardRef(i, s.key, str(tmp_path / "out"), plan.ingest_fp) for i, s in enumerate(plan.shards)]
     check_unique_ids(make_executor("synchronous", None, False), RunDir(result.output_dir), refs, plan.shards,
                      result.manifest["counts"]["input_rows"], "id")
+
+
+RSS_RUNNER = """
+import json, resource, sys
+import datadiet
+result = datadiet.Pipeline.from_config(json.loads(sys.argv[1])).run()
+print(json.dumps({"rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "counts": result.manifest["counts"]}))
+"""
+
+
+@pytest.mark.slow
+def test_a_50_mb_document_goes_through_in_bounded_memory(tmp_path):
+    import json
+    import random
+    import subprocess
+    import sys
+
+    rng = random.Random(0)
+    vocabulary = ["".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(2, 9)))
+                  for _ in range(5000)]
+    line = " ".join(rng.choice(vocabulary) for _ in range(2000))
+    big = "\n".join(line[i:] + line[:i] for i in range(0, 50 * 2**20 // len(line) + 1))[: 50 * 2**20]
+    (tmp_path / "in").mkdir()
+    pq.write_table(pa.table({"id": ["big"] + [f"s{i}" for i in range(20)],
+                             "text": [big] + [f"{WORDS} {i}" for i in range(20)]}), tmp_path / "in" / "big.parquet")
+    recipe = _recipe(tmp_path / "in" / "big.parquet", tmp_path / "out")
+    recipe["scorers"] = ["length", "compression", "charstats"]
+    recipe["select"] = [{"type": "top_k", "score": "compression.ratio", "keep": "high"}]
+    recipe["budget"] = {"documents": 10}
+    proc = subprocess.run([sys.executable, "-c", RSS_RUNNER, json.dumps(recipe)], capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    c = got["counts"]
+    assert c["input_rows"] == 21 == c["selected_rows"] + c["rejected_rows"] + c["quarantined_rows"]
+    assert c["quarantined_rows"] == 0
+    assert got["rss_mb"] < 1536, f"peak RSS {got['rss_mb']:.0f} MB for a 50 MB document"
+    ids = [i for kind in ("data", "rejected") for t in read_dir(tmp_path / "out" / kind)
+           for i in t.column("id").to_pylist()]
+    assert sorted(ids) == sorted(["big"] + [f"s{i}" for i in range(20)])
