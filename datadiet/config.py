@@ -31,7 +31,8 @@ from .stages.score import ScorerSpec
 from .urls import local_output, require_filesystem
 
 TOP_LEVEL = {"source", "target", "targets", "scorers", "select", "budget", "output", "execution", "seed"}
-OUTPUT_KEYS = {"path", "target_file_bytes", "include_scores", "overwrite"}
+OUTPUT_KEYS = {"path", "target_file_bytes", "include_scores", "overwrite", "ranking", "marginal_gain_threshold",
+               "order"}
 EXECUTION_KEYS = {"scheduler", "workers", "progress"}
 
 
@@ -150,9 +151,14 @@ def pipeline_kwargs(config: dict, overrides: dict | None = None) -> dict:
         target_file_bytes=output.get("target_file_bytes", 256 << 20),
         include_scores=output.get("include_scores", False),
         overwrite=overrides.get("overwrite") or output.get("overwrite", False),
+        ranking=output.get("ranking", False),
+        marginal_gain_threshold=output.get("marginal_gain_threshold"),
+        order=output.get("order", "auto"),
     )
     if kwargs["workers"] is not None and (not isinstance(kwargs["workers"], int) or kwargs["workers"] < 1):
         raise ConfigError(f"execution.workers must be an int >= 1. Got {kwargs['workers']!r} instead.")
+    if kwargs["order"] not in ("auto", "input"):
+        raise ConfigError(f"output.order must be 'auto' or 'input'. Got {kwargs['order']!r} instead.")
     if not isinstance(kwargs["include_scores"], bool):
         raise ConfigError(f"output.include_scores must be a bool. Got {kwargs['include_scores']!r} instead.")
     return kwargs
@@ -174,7 +180,8 @@ def pipeline_config(pipe) -> dict:
         "scorers": [scorer_entry(s) for s in pipe.specs],
         "select": [s.to_config() for s in pipe.steps],
         "output": {"path": str(pipe.output), "target_file_bytes": pipe.target_file_bytes,
-                   "include_scores": pipe.include_scores},
+                   "include_scores": pipe.include_scores, "ranking": pipe.write_ranking, "order": pipe.order,
+                   "marginal_gain_threshold": pipe.gain_threshold},
         "execution": {"scheduler": pipe.scheduler, "workers": pipe.workers},
         "seed": pipe.seed,
     }

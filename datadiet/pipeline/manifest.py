@@ -39,7 +39,7 @@ def _quarantine_counts(files: list[str]) -> tuple[dict, int, list[str]]:
     return by_source, total, unreadable
 
 
-def build_manifest(pipe, plan, run, executor, shard_stats, summaries, budget_info, outputs, diagnostics, timings):
+def build_manifest(pipe, plan, run, executor, shard_stats, summaries, select_info, outputs, diagnostics, timings):
     q_by_source, quarantined, unreadable = _quarantine_counts(outputs.get("quarantine", []))
     selected = sum(s["selected_rows"] for s in summaries)
     rejected = sum(s["rejected_rows"] for s in summaries)
@@ -59,9 +59,9 @@ def build_manifest(pipe, plan, run, executor, shard_stats, summaries, budget_inf
             reasons[r] = reasons.get(r, 0) + n
     tokens_in = sum(s["tokens"] for s in shard_stats)
     tokens_sel = sum(s["selected_tokens"] for s in summaries)
+    select_info = select_info or {}
+    budget_info = select_info.get("budget")
     if budget_info is not None:
-        used = tokens_sel if budget_info["unit"] == "tokens" else selected
-        budget_info["used"] = used
         budget_info["exceeds_available"] = budget_info["limit"] >= budget_info.get("available", 0)
         if budget_info["exceeds_available"]:
             budget_info["note"] = (f"the budget ({budget_info['limit']} {budget_info['unit']}) is at least what "
@@ -99,6 +99,7 @@ def build_manifest(pipe, plan, run, executor, shard_stats, summaries, budget_inf
         },
         "tokens": {"input": tokens_in, "selected": tokens_sel, "rejected": tokens_in - tokens_sel},
         "budget": budget_info,
+        "order": select_info.get("layout", "input"),
         "reasons": dict(sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))),
         "scorers": scorers,
         "flops": {"selection": sum(s["flops"] for s in scorers.values())},
@@ -106,6 +107,11 @@ def build_manifest(pipe, plan, run, executor, shard_stats, summaries, budget_inf
         "timings_s": timings,
         "outputs": {k: [str(Path(p).relative_to(run.root)) for p in v] for k, v in outputs.items()},
     }
+    if "marginal_gain" in select_info:
+        manifest["ranking"] = {"files": manifest["outputs"].get("ranking", []),
+                               "marginal_gain": select_info["marginal_gain"]}
+    if "curriculum" in select_info:
+        manifest["curriculum"] = select_info["curriculum"]
     from ..report.diagnostics import run_diagnostics
 
     manifest["diagnostics"] = {**diagnostics, **run_diagnostics(run.root, manifest)}

@@ -22,7 +22,7 @@ from pathlib import Path
 from ..errors import ConfigError
 from ..rundir import RunDir
 
-PUBLISHED_DIRS = ("data", "rejected", "quarantine")
+PUBLISHED_DIRS = ("data", "rejected", "quarantine", "ranking", "curriculum")
 PUBLISHED_FILES = ("manifest.json", "report.html")
 #: temporary files of RunDir writes (``.<name>.<8 hex>.tmp``) and of fitted state
 TEMP_PATTERN = re.compile(r"^(\..+\.[0-9a-f]{8}\.tmp|state\.(npz|json)\.tmp)$")
@@ -193,8 +193,9 @@ def clean_temp_files(run: RunDir) -> int:
 
 
 def publish_files(run: RunDir, run_id: str, moves: dict[str, list[Path]], written: list[str]) -> dict[str, list[str]]:
-    """Moves staged files into ``data/``, ``rejected/``, ``quarantine/`` as consecutive
-    parts, removing only files of the previous commit record. ``written`` lists other
+    """Moves staged files into ``data/``, ``rejected/``, ``quarantine/`` (and ``ranking/``,
+    ``curriculum/phase=k/``) as consecutive parts, removing only files of the previous
+    commit record. ``written`` lists other
     published files this run wrote already (relative paths)."""
     record = read_commit_record(run)
     old = set(record["files"]) if record else set()
@@ -203,9 +204,8 @@ def publish_files(run: RunDir, run_id: str, moves: dict[str, list[Path]], writte
         new[kind] = [f"{kind}/part-{i:05d}.parquet" for i, _ in enumerate(p for p in files if p.exists())]
     new_set = {f for names in new.values() for f in names} | set(written)
     _write_record(run, run_id, list(old | new_set))
-    for rel in sorted(old - new_set):
-        if rel.split("/")[0] in moves or rel in PUBLISHED_FILES:
-            (run.root / rel).unlink(missing_ok=True)
+    for rel in sorted(old - new_set - set(PUBLISHED_FILES)):
+        (run.root / rel).unlink(missing_ok=True)
     out = {}
     for kind, files in moves.items():
         run.path(kind).mkdir(parents=True, exist_ok=True)
@@ -215,8 +215,7 @@ def publish_files(run: RunDir, run_id: str, moves: dict[str, list[Path]], writte
             os.replace(path, target)
             targets.append(str(target))
         out[kind] = targets
-    kept = {f for f in old - new_set if (run.root / f).exists()}
-    _write_record(run, run_id, list(new_set | kept | set(PUBLISHED_FILES)))
+    _write_record(run, run_id, list(new_set | set(PUBLISHED_FILES)))
     return out
 
 

@@ -106,6 +106,10 @@ class Pipeline:
         include_scores: bool = False,
         progress: bool = True,
         overwrite: bool = False,
+        ranking: bool = False,
+        marginal_gain_threshold: float | None = None,
+        order: str = "auto",
+        curriculum=None,
         recipe: dict | None = None,
     ):
         self.source = source if isinstance(source, Source) else Source.from_data(source)
@@ -121,6 +125,12 @@ class Pipeline:
         self.include_scores = include_scores
         #: replace an earlier datadiet run's output in ``output`` (never files it did not write)
         self.overwrite = overwrite
+        #: write ranking/: the total order of eligible rows (every smaller budget is a prefix)
+        self.write_ranking = ranking
+        self.gain_threshold = marginal_gain_threshold
+        #: data/ layout: "auto" (rank order for rankers, the curriculum's order) or "input"
+        self.order = order
+        self.curriculum = curriculum
         self.progress = progress
         self.recipe = recipe
         self._plan: Plan | None = None

@@ -9,8 +9,8 @@ import numpy as np
 
 from ..fingerprint import component_fingerprint, fingerprint
 from ..rundir import RunDir
-from ..select.base import GroupSelector, Ranker, RowFilter
-from ..stages import select as sel_stage
+from ..select.base import RowFilter
+from ..stages.engine import StepContext, engines, run_step
 from ..stages.score import run_score_task
 from ..stages.shard_ref import ShardRef
 from ..stages.write import (
@@ -21,6 +21,7 @@ from ..stages.write import (
     stage_quarantine,
     write_file,
 )
+from ..stages.write_ordered import GatherTask, ScatterTask, gather_file, ordered_schema, scatter_shard
 from . import ownership
 from .fit import PipelineFitContext
 from .manifest import build_manifest
@@ -73,16 +74,17 @@ def _execute(pipe, plan, executor, plan_seconds: float, run: RunDir):
         refs = _refs(pipe, plan, run)
 
     t0 = time.perf_counter()
-    select_fp, last_step, extra, budget_info = _select(pipe, plan, run, executor, refs, shard_stats)
+    select_fp, last_step, extra, select_info = _select(pipe, plan, run, executor, refs, shard_stats)
     timings["select"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     summaries = executor.map(shard_summary, [SummaryTask(ref, select_fp, last_step) for ref in refs],
                              desc="count")
-    outputs, diagnostics = _write(pipe, plan, run, run_id, executor, refs, select_fp, last_step, extra, summaries)
+    outputs, diagnostics = _write(pipe, plan, run, run_id, executor, refs, select_fp, last_step, extra, summaries,
+                                  select_info)
     timings["write"] = time.perf_counter() - t0
 
-    manifest = build_manifest(pipe, plan, run, executor, shard_stats, summaries, budget_info, outputs,
+    manifest = build_manifest(pipe, plan, run, executor, shard_stats, summaries, select_info, outputs,
                               diagnostics, timings)
     run.write_json(manifest, run.manifest)
     from .report import write_report
@@ -127,105 +129,45 @@ def _fit(pipe, plan, run, executor, spec, refs) -> str:
 
 
 def _select(pipe, plan, run, executor, refs, shard_stats):
-    """Runs the select steps; returns (fingerprint, last step name, extra columns, budget info)."""
+    """Runs the select steps through the engine of each step's kind; returns (fingerprint,
+    last step name, extra columns, engine info for the manifest)."""
     steps = pipe.steps
-    total_rows = sum(s["rows"] for s in shard_stats)
-    total_tokens = sum(s["tokens"] for s in shard_stats)
-    budget_info = None
-    if pipe.budget is not None:
-        limit = pipe.budget.limit(total_rows, total_tokens)
-        budget_info = {"unit": pipe.budget.unit, "limit": limit, "requested": pipe.budget.to_config()}
+    info: dict = {"total_rows": sum(s["rows"] for s in shard_stats), "want_ranking": pipe.write_ranking,
+                  "gain_threshold": pipe.gain_threshold}
     if not steps:
-        return "", None, {}, budget_info
+        return "", None, {}, info
     fp = fingerprint("select", [s.to_config() for s in steps], pipe.budget.to_config() if pipe.budget else None,
-                     pipe.seed, [r.columns for r in refs], plan.ingest_fp, [r.key for r in refs])
+                     pipe.seed, [r.columns for r in refs], plan.ingest_fp, [r.key for r in refs], pipe.write_ranking)
     extra: dict = {}
     for s in steps:
-        if isinstance(s, GroupSelector):
-            extra.update(s.extra_columns)
-    labels = [s.label for s in plan.shards]
-    prev = None
-    i = 0
+        extra.update(getattr(s, "extra_columns", {}))
+    ctx = StepContext(executor, run, refs, [s.label for s in plan.shards], fp, pipe.seed, extra, pipe.budget, plan,
+                      info)
+    prev, i = None, 0
     while i < len(steps):
-        step = f"step-{i:02d}"
-        s = steps[i]
-        if isinstance(s, RowFilter):
+        step, s = f"step-{i:02d}", steps[i]
+        if isinstance(s, RowFilter):  # consecutive filters share one task per shard
             j = i
             while j < len(steps) and isinstance(steps[j], RowFilter):
                 j += 1
-            tasks = [sel_stage.StepTask(ref, fp, prev, step, steps[i:j], pipe.seed, extra) for ref in refs]
-            executor.map(sel_stage.run_filters, tasks, desc="filter", labels=labels)
+            engines()["filter"](ctx, steps[i:j], step, prev)
             prev, i = step, j
             continue
-        if isinstance(s, GroupSelector):
-            sizes = sel_stage.is_quota_selector(s)
-            n_buckets = _buckets(s, plan, total_rows, len(refs))
-            opts = {"buckets": n_buckets, "sizes": sizes}
-            tasks = [sel_stage.StepTask(ref, fp, prev, step, [s], pipe.seed, extra, opts) for ref in refs]
-            parts = executor.map(sel_stage.group_partition, tasks, desc=f"{s.registry_name} partition", labels=labels)
-            quotas = None
-            if sizes:
-                rows, tokens = {}, {}
-                for p in parts:
-                    for g, c in p["rows"].items():
-                        rows[g] = rows.get(g, 0) + c
-                    for g, c in p["tokens"].items():
-                        tokens[g] = tokens.get(g, 0) + c
-                quotas = s.quotas(rows, tokens, pipe.budget)
-                if budget_info is not None:
-                    budget_info["available"] = sum(tokens.values()) if pipe.budget.unit == "tokens" else sum(rows.values())
-            executor.map(sel_stage.group_decide,
-                         [sel_stage.BucketTask(str(run.root), fp, step, b, s, quotas) for b in range(n_buckets)],
-                         desc=f"{s.registry_name} decide")
-            executor.map(sel_stage.group_apply, tasks, desc=f"{s.registry_name} apply", labels=labels)
-            prev, i = step, i + 1
-            continue
-        if isinstance(s, Ranker):
-            opts = {"unit": pipe.budget.unit}
-            tasks = [sel_stage.StepTask(ref, fp, prev, step, [s], pipe.seed, extra, opts) for ref in refs]
-            counts = executor.map(sel_stage.rank_keys, tasks, desc=f"{s.registry_name} keys", labels=labels)
-            rows = sum(c["rows"] for c in counts)
-            available = sum(c["weight"] for c in counts)
-            key_paths = [str(run.rank_keys(fp, step, r.key)) for r in refs]
-            boundary = sel_stage.find_boundary(executor, key_paths, rows, budget_info["limit"])
-            budget_info["available"] = available
-            opts = {**opts, "boundary": boundary}
-            tasks = [sel_stage.StepTask(ref, fp, prev, step, [s], pipe.seed, extra, opts) for ref in refs]
-            executor.map(sel_stage.apply_boundary, tasks, desc=f"{s.registry_name} apply", labels=labels)
-            prev, i = step, i + 1
-            continue
-    return fp, prev, extra, budget_info
+        run_step(ctx, s, step, prev)
+        prev, i = step, i + 1
+    return fp, prev, extra, info
 
 
-BUCKET_BYTES = 32 << 20
-
-
-def _row_bytes(dtype) -> int:
-    """Rough in-memory bytes of one value, to size group buckets."""
-    import pyarrow as pa
-
-    if pa.types.is_fixed_size_list(dtype):
-        return dtype.list_size * max(1, dtype.value_type.bit_width // 8)
-    if pa.types.is_string(dtype) or pa.types.is_binary(dtype) or pa.types.is_list(dtype):
-        return 48
-    return max(1, getattr(dtype, "bit_width", 64) // 8)
-
-
-def _buckets(selector, plan, total_rows: int, n_shards: int) -> int:
-    """Hash buckets for a group step: about BUCKET_BYTES of spilled rows each."""
-    columns = ["doc_id", "n_tokens", "source", selector.group_by(), *selector.columns()]
-    per_row = 16 + sum(_row_bytes(plan.columns[c]) for c in dict.fromkeys(columns))
-    return max(1, min(max(n_shards, 1) * 4, -(-total_rows * per_row // BUCKET_BYTES)))
-
-
-def _write(pipe, plan, run, run_id, executor, refs, select_fp, last_step, extra, summaries):
+def _write(pipe, plan, run, run_id, executor, refs, select_fp, last_step, extra, summaries, select_info):
     stats_specs = [s for s in pipe.specs if _has_selection_stats(s.scorer)]
+    layout = select_info.get("ordered") if pipe.order == "auto" else None
+    select_info["layout"] = layout or "input"
     write_fp = fingerprint("write", select_fp, plan.ingest_fp, [r.key for r in refs], pipe.target_file_bytes,
                            pipe.include_scores, plan.schema.to_string(show_schema_metadata=False),
-                           [s.fingerprint for s in pipe.specs])
+                           [s.fingerprint for s in pipe.specs], layout)
     light = pipe.source.__class__(**pipe.source.get_params())
     file_tasks = []
-    for kind in ("data", "rejected"):
+    for kind in ("rejected",) if layout else ("data", "rejected"):
         for k, (lo, hi, idx, starts) in enumerate(plan_files(summaries, kind, pipe.target_file_bytes)):
             staged = run.staged_output(write_fp, kind, k)
             file_tasks.append(FileTask(
@@ -234,21 +176,49 @@ def _write(pipe, plan, run, run_id, executor, refs, select_fp, last_step, extra,
                 stats_specs if kind == "data" else []))
     results = executor.map(write_file, file_tasks, desc="write")
     staged = {"data": [], "rejected": []}
-    diagnostics: dict = {}
     totals: dict = {}
     for task, res in zip(file_tasks, results):
         staged[task.kind].append(Path(task.staged))
-        for name, d in res.get("stats", {}).items():
-            acc = totals.setdefault(name, {})
-            for k, v in d.items():
-                acc[k] = acc[k] + np.asarray(v) if k in acc else np.asarray(v)
-    for spec in stats_specs:
-        if spec.name in totals:
-            diagnostics[spec.name] = spec.scorer.summarize_selection(totals[spec.name])
+        _add_stats(totals, res)
+    if layout:
+        staged["data"] = _write_ordered(pipe, plan, run, executor, refs, select_fp, last_step, extra, write_fp,
+                                        light, stats_specs, select_info, totals)
+    diagnostics = {spec.name: spec.scorer.summarize_selection(totals[spec.name])
+                   for spec in stats_specs if spec.name in totals}
     staged["quarantine"] = stage_quarantine(run, plan.ingest_fp, [s.key for s in plan.shards],
                                             run.staged_output(write_fp, "quarantine", 0))
+    if select_info.get("ranking_pieces"):
+        staged["ranking"] = [Path(p) for p in select_info["ranking_pieces"]]
+    if select_info.get("curriculum_files"):
+        staged.update(select_info["curriculum_files"])
     outputs = ownership.publish_files(run, run_id, staged, [])
     return outputs, diagnostics
+
+
+def _add_stats(totals: dict, result: dict) -> None:
+    for name, d in result.get("stats", {}).items():
+        acc = totals.setdefault(name, {})
+        for k, v in d.items():
+            acc[k] = acc[k] + np.asarray(v) if k in acc else np.asarray(v)
+
+
+def _write_ordered(pipe, plan, run, executor, refs, select_fp, last_step, extra, write_fp, light, stats_specs,
+                   select_info, totals) -> list[Path]:
+    """data/ in the selected order: a shuffle of the selected rows by output offset."""
+    with_repeat = bool((select_info.get("budget") or {}).get("epochs"))
+    folder = run.path(".staging", "write", write_fp[:16], "scatter")
+    base = FileTask(str(run.root), "data", 0, 0, 0, [], [], [], light, plan.schema, select_fp, last_step, extra, "",
+                    pipe.specs, pipe.include_scores, stats_specs)
+    tasks = [ScatterTask(base, ref, shard, str(folder), pipe.target_file_bytes, select_info.get("kept_bytes", 0),
+                         with_repeat) for ref, shard in zip(refs, plan.shards)]
+    for res in executor.map(scatter_shard, tasks, desc="write (scatter)", labels=[s.label for s in plan.shards]):
+        _add_stats(totals, res)
+    indices = sorted(int(d.name.split("-")[1]) for d in folder.glob("file-*")) if folder.exists() else []
+    schema = ordered_schema(base, with_repeat)
+    gathers = [GatherTask(str(run.root), str(folder), k, str(run.staged_output(write_fp, "data", k)), schema)
+               for k in indices or [0]]
+    executor.map(gather_file, gathers, desc="write (gather)")
+    return [Path(g.staged) for g in gathers]
 
 
 def _has_selection_stats(scorer) -> bool:

@@ -9,8 +9,10 @@ the step that dropped it. Three kinds:
 - :class:`GroupSelector` decides within groups sharing ``group_column`` (dedup, SemDeDup,
   per-cluster quotas); the pipeline hash-partitions rows so a group is never split;
 - :class:`Ranker` gives each row a uint64 rank key (higher is better, ties already broken
-  by a seeded hash of doc_id) and the pipeline keeps the best rows that fit the Budget.
-  Only the last step may be a Ranker, and a Budget needs one.
+  by a seeded hash of doc_id) and the pipeline keeps the best rows that fit the Budget
+  (optionally per-group quotas and per-source floors and caps), in rank order;
+- :class:`Orderer` orders the selected rows without dropping any (a curriculum).
+  A Budget needs a Ranker; at most one Ranker, after the filters and groups.
 
 Every selector is deterministic for a seed and independent of shard order and count.
 """
@@ -27,23 +29,40 @@ from ..hashing import hash_strings
 from ..params import Component, Interval
 
 
+def _share_or_count(v) -> str | None:
+    ok = isinstance(v, dict) and all(
+        isinstance(x, (int, float)) and not isinstance(x, bool) and x >= 0 for x in v.values())
+    return None if ok else "must map source names to a share of the budget (0 < x <= 1) or an absolute amount (> 1)"
+
+
 class Budget(Component):
-    """Exactly one limit: ``documents``, ``tokens``, ``fraction`` (of ``fraction_of``:
-    documents or tokens) or ``flops`` with ``model_params`` (tokens = flops / (6 N),
-    the usual training-compute estimate).
+    """Exactly one limit: ``documents``, ``tokens``, ``bytes`` (UTF-8 text), ``fraction``
+    (of ``fraction_of``: documents, tokens or bytes of the rows *entering the budget step*,
+    i.e. those that survived the filters before it) or ``flops`` with ``model_params``
+    (tokens = flops / (6 N), the usual training-compute estimate).
+
+    Per-source constraints: ``floors`` and ``caps`` map a source name to a share of the
+    limit (a float <= 1) or an absolute amount in the budget's unit (> 1). A source's floor
+    is filled with its best rows first; a cap bounds what a source may take. ``epochs: k``
+    lets the budget be filled by up to ``k`` passes over the selected rows (best first)
+    when the eligible rows do not fill it; the writer repeats those rows.
 
     Example::
 
-        Budget(tokens=2_000_000)
+        Budget(tokens=2_000_000, caps={"web": 0.5}, floors={"code": 100_000})
         Budget(fraction=0.3, fraction_of="tokens")
     """
 
     _constraints = {
         "documents": Interval(int, 1, None),
         "tokens": Interval(int, 1, None),
+        "bytes": Interval(int, 1, None),
         "fraction": Interval(float, 0, 1, low_open=True),
         "flops": Interval(float, 0, None, low_open=True),
         "model_params": Interval(float, 0, None, low_open=True),
+        "epochs": Interval(int, 1, None),
+        "floors": _share_or_count,
+        "caps": _share_or_count,
     }
 
     def __init__(
@@ -51,9 +70,13 @@ class Budget(Component):
         documents: int | None = None,
         tokens: int | None = None,
         fraction: float | None = None,
-        fraction_of: Literal["documents", "tokens"] = "documents",
+        fraction_of: Literal["documents", "tokens", "bytes"] = "documents",
         flops: float | None = None,
         model_params: float | None = None,
+        bytes: int | None = None,
+        floors: dict[str, float] | None = None,
+        caps: dict[str, float] | None = None,
+        epochs: int = 1,
     ):
         self.documents = documents
         self.tokens = tokens
@@ -61,12 +84,16 @@ class Budget(Component):
         self.fraction_of = fraction_of
         self.flops = flops
         self.model_params = model_params
+        self.bytes = bytes
+        self.floors = floors
+        self.caps = caps
+        self.epochs = epochs
 
     def validate_params(self, where: str = "budget") -> None:
-        given = [k for k in ("documents", "tokens", "fraction", "flops") if getattr(self, k) is not None]
+        given = [k for k in ("documents", "tokens", "bytes", "fraction", "flops") if getattr(self, k) is not None]
         if len(given) != 1:
             raise BudgetError(
-                f"{where}: a Budget takes exactly one of documents, tokens, fraction or flops; "
+                f"{where}: a Budget takes exactly one of documents, tokens, bytes, fraction or flops; "
                 f"got {', '.join(given) or 'none'}"
             )
         for key in given:
@@ -75,26 +102,53 @@ class Budget(Component):
                 raise BudgetError(f"{where}: the budget's {key!r} must be > 0. Got {value!r} instead.")
         if self.flops is not None and self.model_params is None:
             raise BudgetError(f"{where}: a flops budget needs model_params (the trained model's size)")
+        if isinstance(self.epochs, int) and not isinstance(self.epochs, bool) and self.epochs < 1:
+            raise BudgetError(f"{where}.epochs must be an int >= 1. Got {self.epochs!r} instead.")
         super().validate_params(where)
+        floors, caps = self.floors or {}, self.caps or {}
+        shares = [v for v in floors.values() if v <= 1]
+        if sum(shares) > 1 + 1e-9:
+            raise BudgetError(f"{where}.floors: the shares add up to {sum(shares):g}, more than the whole budget")
+        for src, floor in floors.items():
+            cap = caps.get(src)
+            if cap is not None and (floor <= 1) == (cap <= 1) and floor > cap:
+                raise BudgetError(f"{where}: the floor of source {src!r} ({floor}) is above its cap ({cap})")
 
     @property
     def unit(self) -> str:
         if self.documents is not None:
             return "documents"
+        if self.bytes is not None:
+            return "bytes"
         if self.fraction is not None:
             return self.fraction_of
         return "tokens"
 
-    def limit(self, total_documents: int, total_tokens: int) -> int:
-        """The budget in its unit (documents or tokens) for a corpus of this size."""
+    def limit(self, total_documents: int, total_tokens: int, total_bytes: int = 0) -> int:
+        """The budget in its unit for rows of this size (the rows entering the budget step)."""
         if self.documents is not None:
             return int(self.documents)
         if self.tokens is not None:
             return int(self.tokens)
+        if self.bytes is not None:
+            return int(self.bytes)
         if self.fraction is not None:
-            total = total_documents if self.fraction_of == "documents" else total_tokens
+            total = {"documents": total_documents, "tokens": total_tokens, "bytes": total_bytes}[self.fraction_of]
             return int(np.floor(self.fraction * total))
         return int(self.flops / (6.0 * self.model_params))
+
+    def amount(self, value: float, limit: int) -> int:
+        """A floor or cap in the budget's unit: a share of ``limit`` (<= 1) or absolute."""
+        return int(np.floor(value * limit)) if value <= 1 else int(value)
+
+
+def unit_weights(table: pa.Table, unit: str) -> np.ndarray:
+    """What one row costs in the budget's unit: 1, its n_tokens or its n_bytes (int64)."""
+    if unit == "tokens":
+        return np.asarray(table.column("n_tokens").to_numpy(), dtype=np.int64)
+    if unit == "bytes":
+        return np.asarray(table.column("n_bytes").to_numpy(), dtype=np.int64)
+    return np.ones(table.num_rows, dtype=np.int64)
 
 
 class Selector(Component):
@@ -131,28 +185,59 @@ class GroupSelector(Selector):
         """The score column whose equal values form a group."""
         raise NotImplementedError
 
-    def decide(self, rows: pa.Table, quotas: dict | None = None) -> dict[str, object]:
+    def decide(self, rows: pa.Table) -> dict[str, object]:
         """{"keep": bool ndarray, "reason": list[str | None], **extra_columns} for ``rows``
-        (same order). ``quotas`` is what :meth:`quotas` returned, when it returned one."""
+        (same order)."""
         raise NotImplementedError
-
-    def quotas(
-        self, group_rows: dict[object, int], group_tokens: dict[object, int], budget: Budget | None
-    ) -> dict[object, int] | None:
-        """Per-group quota in the budget's unit (documents or tokens), from global group
-        sizes, or None for no quota. A GroupSelector returning quotas consumes the budget
-        (like a Ranker) and must then be the last step."""
-        return None
 
 
 class Ranker(Selector):
+    """Orders rows by a uint64 key (higher first); the budget engine keeps the best rows
+    that fit the Budget and writes them in this order.
+
+    A ranker may split the budget into per-group quotas: ``group_column`` names a score
+    column and ``group_quotas`` turns each group's available weight into a quota (an upper
+    bound in the budget's unit); each group is then filled with its own best rows.
+    """
+
     kind = "ranker"
     #: Reason given to rows that rank below the budget's boundary.
     reject_reason: ClassVar[str] = "budget"
+    #: Reason given to rows beyond their group's quota.
+    quota_reason: ClassVar[str] = "group quota"
 
     def key(self, table: pa.Table, seed: int) -> tuple[np.ndarray, np.ndarray]:
         """(uint64 rank keys, valid mask). Invalid rows (e.g. null score) are rejected."""
         raise NotImplementedError
+
+    def group_column(self) -> str | None:
+        return None
+
+    def group_quotas(self, available: dict, limit: int) -> dict | None:
+        """Quota per group value from the groups' available weight and the budget limit."""
+        return None
+
+    def score_column(self) -> str | None:
+        """The column written as ``score`` in rankings (the ranker's main score)."""
+        score = getattr(self, "score", None)
+        return score if isinstance(score, str) else None
+
+
+class Orderer(Selector):
+    """Orders the selected rows without dropping any (curricula): a float key per row,
+    lower first; rows with no key go last."""
+
+    kind = "orderer"
+
+    def order_key(self, table: pa.Table, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+
+def group_codes(values: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, list]:
+    """(code per row, distinct values) of a group column; nulls form the group ``None``."""
+    values = pa.chunked_array([values]) if isinstance(values, pa.Array) else values
+    encoded = values.combine_chunks().dictionary_encode(null_encoding="encode")
+    return encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64), encoded.dictionary.to_pylist()
 
 
 def float_rank_key(
@@ -175,4 +260,5 @@ def float_rank_key(
     return (ordered << np.uint64(32)) | tie, valid
 
 
-__all__ = ["Budget", "Selector", "RowFilter", "GroupSelector", "Ranker", "float_rank_key"]
+__all__ = ["Budget", "Selector", "RowFilter", "GroupSelector", "Ranker", "Orderer", "float_rank_key", "group_codes",
+           "unit_weights"]

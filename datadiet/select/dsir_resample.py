@@ -8,16 +8,13 @@ rows, never on sharding or order, and the budget engine's top-k does the rest.
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 import numpy as np
 import pyarrow as pa
 
 from ..hashing import hash_strings, uniform_from_hash
 from ..params import Interval
 from ..registry import register
-from .base import Budget, GroupSelector, Ranker, float_rank_key
-from .cluster_balanced import Quotas, fill_quotas, group_codes
+from .base import Ranker, float_rank_key
 
 #: Salt so the Gumbel noise is independent of the seed's other uses (tie-breaking, sampling).
 _NOISE_SALT = 0x5D51
@@ -74,7 +71,7 @@ class DSIRResample(Ranker):
 
 
 @register("selector", "dsir_mixture")
-class DSIRMixture(GroupSelector):
+class DSIRMixture(Ranker):
     """Importance resampling toward several targets with fixed proportions.
 
     ``targets`` maps each target's ``dsir`` score column to its share of the budget. Each
@@ -99,8 +96,6 @@ class DSIRMixture(GroupSelector):
         and sum(v.values()) > 0
         else "must map dsir score columns to non-negative proportions with a positive sum",
     }
-    extra_columns: ClassVar[dict[str, pa.DataType]] = {}
-
     def __init__(
         self,
         targets: dict[str, float],
@@ -113,44 +108,27 @@ class DSIRMixture(GroupSelector):
         self.temperature = temperature
         self.seed = seed
 
-    def group_by(self) -> str:
-        return self.assign_column
-
     def columns(self) -> list[str]:
         return [self.assign_column] + list(self.targets or {})
 
-    def quotas(self, group_rows: dict, group_tokens: dict, budget: Budget | None) -> Quotas | None:
-        if budget is None:
-            return None
-        total_share = float(sum(self.targets.values()))
-        limit = budget.limit(int(sum(group_rows.values())), int(sum(v or 0 for v in group_tokens.values())))
-        out = Quotas(unit=budget.unit)
-        for column, share in self.targets.items():
-            out[column] = int(np.floor(limit * share / total_share))
-        return out
+    def group_column(self) -> str:
+        return self.assign_column
 
-    def decide(self, rows: pa.Table, quotas: dict | None = None) -> dict[str, object]:
-        n = rows.num_rows
-        codes, values = group_codes(rows.column(self.assign_column))
+    def group_quotas(self, available: dict, limit: int) -> dict:
+        total_share = float(sum(self.targets.values()))
+        return {column: int(np.floor(limit * share / total_share)) for column, share in self.targets.items()}
+
+    def key(self, table: pa.Table, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        n = table.num_rows
         names = list(self.targets)
-        # which target column each group's rows are weighed against (-1: not a target)
-        target_of = np.array([names.index(v) if v in names else -1 for v in values] + [-1], dtype=np.int64)
-        row_target = target_of[codes]
+        assigned = table.column(self.assign_column).to_pylist()
+        row_target = np.array([names.index(v) if v in names else -1 for v in assigned], dtype=np.int64)
         log_w = np.zeros(n, dtype=np.float64)
         valid = row_target >= 0
         for j, column in enumerate(names):
             mine = row_target == j
             if mine.any():
-                x, ok = _as_float(rows.column(column))
+                x, ok = _as_float(table.column(column))
                 log_w[mine] = x[mine]
                 valid[mine] &= ok[mine]
-        keys, valid = resample_keys(log_w, valid, rows.column("doc_id"), self.seed, float(self.temperature))
-        if quotas is None:
-            keep = valid
-        else:
-            quota = np.array([int(quotas.get(v, 0)) for v in values] + [0], dtype=np.int64)
-            unit = getattr(quotas, "unit", "documents")
-            weight = rows.column("n_tokens").to_numpy() if unit == "tokens" else np.ones(n, dtype=np.int64)
-            keep = fill_quotas(codes, keys, valid, weight, quota)
-        reason = np.where(keep, None, np.where(valid, "budget", "no dsir weight")).tolist()
-        return {"keep": keep, "reason": reason}
+        return resample_keys(log_w, valid, table.column("doc_id"), self.seed, float(self.temperature))

@@ -48,7 +48,7 @@ class ExactDedup(GroupSelector):
     def columns(self) -> list[str]:
         return [self.column]
 
-    def decide(self, rows: pa.Table, quotas: dict | None = None) -> dict[str, object]:
+    def decide(self, rows: pa.Table) -> dict[str, object]:
         n = rows.num_rows
         sort_keys = [(self.column, "ascending")]
         if self.keep == "longest":

@@ -10,8 +10,7 @@ import pyarrow as pa
 from ..params import Interval
 from ..registry import register
 from ..scorers.embedding import embedding_matrix
-from .base import GroupSelector, float_rank_key
-from .cluster_balanced import group_codes
+from .base import GroupSelector, float_rank_key, group_codes
 
 
 def earlier_nearest(vectors: np.ndarray, block: int = 2048) -> tuple[np.ndarray, np.ndarray]:
@@ -97,7 +96,7 @@ class SemDeDup(GroupSelector):
             keys, valid = float_rank_key(rows.column(column), doc_ids, self.seed, descending=False)
         return np.where(valid, keys, keys & np.uint64(0xFFFFFFFF))
 
-    def decide(self, rows: pa.Table, quotas: dict | None = None) -> dict[str, object]:
+    def decide(self, rows: pa.Table) -> dict[str, object]:
         n = rows.num_rows
         keep = np.ones(n, dtype=bool)
         parent = np.arange(n)

@@ -8,7 +8,7 @@ the extra decision columns of ``ctx.extra`` and optionally ``order`` (uint64, hi
 first) and ``repeat`` (int32 copies). An engine never gathers the corpus on the driver.
 
 Adding a kind is one module that decorates its function with ``@engine("kind")`` and is
-imported at the bottom of this file.
+listed in :data:`ENGINE_MODULES`.
 """
 
 from __future__ import annotations
@@ -57,9 +57,22 @@ def engine(kind: str):
     return decorate
 
 
+#: modules whose import registers an engine
+ENGINE_MODULES = ("select", "rank", "components", "curriculum")
+
+
+def engines() -> dict[str, EngineFn]:
+    """The engine table, every built-in engine module imported."""
+    import importlib
+
+    for name in ENGINE_MODULES:
+        importlib.import_module(f"{__package__}.{name}")
+    return ENGINES
+
+
 def run_step(ctx: StepContext, selector, step: str, prev: str | None) -> None:
     try:
-        fn = ENGINES[selector.kind]
+        fn = engines()[selector.kind]
     except KeyError:
         from ..errors import ConfigError
 
@@ -67,4 +80,3 @@ def run_step(ctx: StepContext, selector, step: str, prev: str | None) -> None:
                           f"{', '.join(sorted(ENGINES))}") from None
     fn(ctx, selector, step, prev)
 
-from . import components  # noqa: E402,F401  (registers the "components" engine)

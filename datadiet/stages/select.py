@@ -1,22 +1,15 @@
-"""Select stage: applies the recipe's selector steps to the narrow score table, shard by
-shard, never gathering the corpus on one process.
+"""Select stage: the filter and group engines and the per-shard decision state.
 
 - consecutive RowFilters run in one task per shard;
 - a GroupSelector hash-partitions surviving rows by its group column into buckets (one
   task per shard), decides each bucket (one task per bucket; a group is never split),
   and the decisions flow back to their shards;
-- a final Ranker gives each surviving row a uint64 key; the budget's boundary key is
-  found by a radix select over per-shard histograms (16 bits at a time) and the last
-  candidates are gathered only once few enough remain; each shard then applies it.
+- the Ranker engine (the budget) is in stages/rank.py, the Orderer engine (curricula) in
+  stages/curriculum.py.
 
-Budget boundary (token or document budgets): rows are taken in rank order (key
-descending, then doc_id ascending for equal keys) while the running total stays within
-the budget; the first row that would exceed it and every row after it are rejected with
-reason ``budget``. So a token budget is never exceeded, and the selection is a prefix of
-the ranking (no smaller row is slipped in after a large one is refused).
-
-Per-shard state files (``.staging/select/<fp>/<step>/<shard>.parquet``) hold ``keep``,
-``reason`` and extra decision columns, row-aligned with the shard's narrow table.
+Per-shard state files (``RunDir.select_state``) hold ``keep``, ``reason`` and extra
+decision columns, row-aligned with the shard's narrow table; a ranker adds ``order``
+(global rank of kept rows), ``bytes_before`` (the writer's layout) and ``repeat``.
 """
 
 from __future__ import annotations
@@ -31,7 +24,8 @@ import pyarrow.parquet as pq
 
 from ..hashing import hash_strings
 from ..rundir import RunDir
-from ..select.base import Budget, GroupSelector, Ranker, RowFilter, Selector
+from ..select.base import Budget, GroupSelector, Orderer, Ranker, RowFilter, Selector
+from .engine import engine
 from .score import ingest_paths
 from .shard_ref import ShardRef
 
@@ -113,8 +107,7 @@ def _bucket_of(values: pa.ChunkedArray, n_buckets: int) -> np.ndarray:
 
 
 def group_partition(task: StepTask) -> dict:
-    """Writes this shard's surviving rows into ``n_buckets`` spill files by group hash and
-    returns group sizes when the selector sets quotas."""
+    """Writes this shard's surviving rows into ``n_buckets`` spill files by group hash."""
     run = RunDir(task.ref.root)
     sel: GroupSelector = task.selectors[0]
     group_col = sel.group_by()
@@ -131,13 +124,7 @@ def group_partition(task: StepTask) -> dict:
         part = rows.filter(pa.array(bucket == b))
         if part.num_rows:
             run.write_table(part, run.spill(task.fp, task.step, b, task.ref.key))
-    out: dict = {}
-    if task.opts.get("sizes"):
-        counts = pc.value_counts(rows.column(group_col).combine_chunks())
-        tokens = rows.group_by(group_col).aggregate([("n_tokens", "sum")])
-        out["rows"] = dict(zip(counts.field("values").to_pylist(), counts.field("counts").to_pylist()))
-        out["tokens"] = dict(zip(tokens.column(group_col).to_pylist(), tokens.column("n_tokens_sum").to_pylist()))
-    return out
+    return {"rows": int(rows.num_rows)}
 
 
 @dataclass
@@ -147,7 +134,6 @@ class BucketTask:
     step: str
     bucket: int
     selector: GroupSelector
-    quotas: dict | None
 
 
 def group_decide(task: BucketTask) -> int:
@@ -160,7 +146,7 @@ def group_decide(task: BucketTask) -> int:
     rows = pa.concat_tables([pq.read_table(f) for f in files], promote_options="default")
     # canonical order, so a decision never depends on sharding or task order
     rows = rows.take(pc.sort_indices(rows, sort_keys=[("doc_id", "ascending")]))
-    decided = task.selector.decide(rows.drop_columns(["__shard", "__pos"]), task.quotas)
+    decided = task.selector.decide(rows.drop_columns(["__shard", "__pos"]))
     out = {"__shard": rows.column("__shard"), "__pos": rows.column("__pos"),
            "keep": pa.array(np.asarray(decided["keep"], dtype=bool)),
            "reason": pa.array(decided["reason"], pa.string())}
@@ -202,163 +188,68 @@ def group_apply(task: StepTask) -> dict:
     return {"alive": int(keep.sum())}
 
 
-# -- ranker + budget ----------------------------------------------------------------------
-
-
-def rank_keys(task: StepTask) -> dict:
-    """Computes rank keys of surviving rows; invalid keys are rejected here."""
-    run = RunDir(task.ref.root)
-    sel: Ranker = task.selectors[0]
-    narrow = task.ref.narrow(needed_columns([sel]))
-    state = load_state(run, task, narrow.num_rows, task.extra)
-    keep = state.column("keep").to_numpy(zero_copy_only=False).copy()
-    reasons = state.column("reason").to_pylist()
-    alive = np.flatnonzero(keep)
-    keys, valid = sel.key(narrow.take(pa.array(alive)), task.seed)
-    keys = np.asarray(keys, dtype=np.uint64)
-    valid = np.asarray(valid, dtype=bool)
-    for j in np.flatnonzero(~valid).tolist():
-        keep[alive[j]] = False
-        reasons[alive[j]] = f"{sel.registry_name}: no score"
-    pos = alive[valid]
-    weight = narrow.column("n_tokens").to_numpy()[pos] if task.opts["unit"] == "tokens" else np.ones(len(pos), np.int64)
-    table = pa.table({"pos": pa.array(pos, pa.int64()), "key": pa.array(keys[valid], pa.uint64()),
-                      "weight": pa.array(weight, pa.int64()),
-                      "doc_id": narrow.column("doc_id").take(pa.array(pos))})
-    run.write_table(table, run.rank_keys(task.fp, task.step, task.ref.key))
-    state = state.set_column(0, "keep", pa.array(keep)).set_column(1, "reason", pa.array(reasons, pa.string()))
-    run.write_table(state, state_path(run, task.fp, task.step + "-valid", task.ref.key))
-    return {"rows": len(pos), "weight": int(weight.sum())}
-
-
-@dataclass
-class KeyQuery:
-    path: str
-    prefix: int
-    prefix_bits: int
-    with_ids: bool
-    gather: bool = False
-
-
-def key_query(q: KeyQuery):
-    """Among keys sharing the prefix: a histogram of the next 16-bit digit (counts,
-    weights), or with ``gather`` the matching (keys, weights), or with ``with_ids`` the
-    matching (keys, weights, doc_ids)."""
-    table = pq.read_table(q.path, columns=["key", "weight", "doc_id"] if q.with_ids else ["key", "weight"])
-    keys = table.column("key").to_numpy()
-    weight = table.column("weight").to_numpy()
-    if q.prefix_bits:
-        match = (keys >> np.uint64(64 - q.prefix_bits)) == np.uint64(q.prefix)
-        keys, weight = keys[match], weight[match]
-    else:
-        match = None
-    if q.with_ids:
-        ids = table.column("doc_id")
-        ids = ids.filter(pa.array(match)) if match is not None else ids
-        return keys, weight, ids.to_pylist()
-    if q.gather:
-        return keys, weight
-    digit = ((keys >> np.uint64(64 - q.prefix_bits - DIGIT_BITS)) & np.uint64((1 << DIGIT_BITS) - 1)).astype(np.int64)
-    return (np.bincount(digit, minlength=1 << DIGIT_BITS),
-            np.bincount(digit, weights=weight, minlength=1 << DIGIT_BITS).astype(np.int64))
-
-
-@dataclass
-class Boundary:
-    """Keep a row iff key > key_b, or key == key_b and doc_id <= doc_b (doc_b None: strict).
-    ``everything`` keeps all valid rows."""
-
-    key: int = 0
-    doc: str | None = None
-    everything: bool = False
-
-
-def find_boundary(executor, key_paths: list[str], total_rows: int, limit: int) -> Boundary:
-    """Radix select of the budget boundary over per-shard key files.
-
-    Invariant: every row whose key prefix is above ``prefix`` fits (their weight is
-    ``above``) and the boundary lies among the ``candidates`` rows sharing ``prefix``."""
-    prefix, bits, above, candidates = 0, 0, 0, total_rows
-    while candidates > GATHER_LIMIT and bits < 64:
-        hists = executor.map(key_query, [KeyQuery(p, prefix, bits, False) for p in key_paths], desc="budget")
-        counts = np.sum([h[0] for h in hists], axis=0)
-        cum = above + np.cumsum(np.sum([h[1] for h in hists], axis=0)[::-1])  # digits high to low
-        over = np.flatnonzero(cum > limit)
-        if not len(over):  # only possible at the top level: everything fits
-            return Boundary(everything=True)
-        j = int(over[0])
-        digit = (1 << DIGIT_BITS) - 1 - j
-        above = int(cum[j - 1]) if j > 0 else above
-        prefix, bits = (prefix << DIGIT_BITS) | digit, bits + DIGIT_BITS
-        candidates = int(counts[digit])
-
-    parts = executor.map(key_query, [KeyQuery(p, prefix, bits, False, gather=True) for p in key_paths],
-                         desc="budget")
-    keys = np.concatenate([p[0] for p in parts] + [np.zeros(0, np.uint64)])
-    weight = np.concatenate([p[1] for p in parts] + [np.zeros(0, np.int64)])
-    if not len(keys):
-        return Boundary(everything=True)
-    unique = np.unique(keys)
-    order = np.argsort(keys, kind="stable")
-    per_key = np.add.reduceat(weight[order], np.searchsorted(keys[order], unique))
-    unique, per_key = unique[::-1], per_key[::-1]  # key descending
-    cum = above + np.cumsum(per_key)
-    over = np.flatnonzero(cum > limit)
-    if not len(over):
-        return Boundary(everything=True) if bits == 0 else Boundary(key=int(unique[-1]) - 1, doc=None)
-    j = int(over[0])
-    key = int(unique[j])
-    before = int(cum[j - 1]) if j > 0 else above
-    # rows sharing the boundary key: take them in doc_id order while they fit
-    tied = executor.map(key_query, [KeyQuery(p, key, 64, True) for p in key_paths], desc="budget")
-    ids = [d for t in tied for d in t[2]]
-    w = np.concatenate([t[1] for t in tied])
-    by_id = sorted(range(len(ids)), key=ids.__getitem__)
-    fits = int(np.searchsorted(before + np.cumsum(w[by_id]), limit, side="right"))
-    return Boundary(key=key, doc=ids[by_id[fits - 1]] if fits else None)
-
-
-def apply_boundary(task: StepTask) -> dict:
-    run = RunDir(task.ref.root)
-    state = pq.read_table(state_path(run, task.fp, task.step + "-valid", task.ref.key))
-    keys = pq.read_table(run.rank_keys(task.fp, task.step, task.ref.key))
-    boundary: Boundary = task.opts["boundary"]
-    keep = state.column("keep").to_numpy(zero_copy_only=False).copy()
-    reasons = state.column("reason").to_pylist()
-    if not boundary.everything:
-        k = keys.column("key").to_numpy()
-        ok = k > np.uint64(boundary.key)
-        if boundary.doc is not None:
-            tie = np.flatnonzero(k == np.uint64(boundary.key))
-            if len(tie):
-                ids = keys.column("doc_id").take(pa.array(tie)).to_pylist()
-                ok[tie] = [d <= boundary.doc for d in ids]
-        pos = keys.column("pos").to_numpy()
-        for p in pos[~ok].tolist():
-            keep[p] = False
-            reasons[p] = task.selectors[0].reject_reason
-    state = state.set_column(0, "keep", pa.array(keep)).set_column(1, "reason", pa.array(reasons, pa.string()))
-    run.write_table(state, state_path(run, task.fp, task.step, task.ref.key))
-    return {"alive": int(keep.sum())}
-
-
-def is_quota_selector(sel: Selector) -> bool:
-    return isinstance(sel, GroupSelector) and type(sel).quotas is not GroupSelector.quotas
-
-
 def validate_steps(steps: list[Selector], budget: Budget | None) -> None:
+    """Filters and groups first, then at most one Ranker (it consumes the budget), then
+    Orderers (curricula)."""
     from ..errors import ConfigError
+    from .engine import engines
 
+    ENGINES = engines()
+    rankers = [i for i, sel in enumerate(steps) if isinstance(sel, Ranker)]
     for i, sel in enumerate(steps):
-        last = i == len(steps) - 1
-        if (isinstance(sel, Ranker) or is_quota_selector(sel)) and not last:
-            raise ConfigError(f"select[{i}] ({sel.registry_name}) ranks rows under the budget and must be the last step")
-        if not isinstance(sel, (RowFilter, GroupSelector, Ranker)):
-            raise ConfigError(f"select[{i}]: {type(sel).__name__} is not a RowFilter, GroupSelector or Ranker")
-    consumes = bool(steps) and (isinstance(steps[-1], Ranker) or is_quota_selector(steps[-1]))
-    if budget is not None and not consumes:
-        raise ConfigError("a budget needs a ranking selector as the last select step "
+        if sel.kind not in ENGINES:
+            raise ConfigError(f"select[{i}]: {type(sel).__name__} has kind {sel.kind!r}; "
+                              f"known kinds: {', '.join(sorted(ENGINES))}")
+        if rankers and i > rankers[0] and not isinstance(sel, Orderer):
+            raise ConfigError(f"select[{i}] ({sel.registry_name}) comes after the ranking step "
+                              f"select[{rankers[0]}] ({steps[rankers[0]].registry_name}); only a curriculum may follow it")
+    if len(rankers) > 1:
+        raise ConfigError(f"select[{rankers[1]}] ({steps[rankers[1]].registry_name}): only one ranking step may "
+                          "consume the budget")
+    if budget is not None and not rankers:
+        raise ConfigError("a budget needs a ranking selector among the select steps "
                           "(top_k, random, dsir_resample, cluster_balanced, ...)")
-    if consumes and budget is None:
-        raise ConfigError(f"select step {steps[-1].registry_name!r} needs a budget "
-                          "(documents, tokens, fraction or flops)")
+    if rankers and budget is None:
+        raise ConfigError(f"select step {steps[rankers[0]].registry_name!r} needs a budget "
+                          "(documents, tokens, bytes, fraction or flops)")
+
+
+# -- engines -------------------------------------------------------------------------------
+
+
+@engine("filter")
+def run_filter_engine(ctx, sel: RowFilter | list[RowFilter], step: str, prev: str | None) -> None:
+    """Consecutive filters (a list) run as one task per shard."""
+    chain = sel if isinstance(sel, list) else [sel]
+    tasks = [StepTask(ref, ctx.fp, prev, step, chain, ctx.seed, ctx.extra) for ref in ctx.refs]
+    ctx.executor.map(run_filters, tasks, desc="filter", labels=ctx.labels)
+
+
+BUCKET_BYTES = 32 << 20
+
+
+def _row_bytes(dtype) -> int:
+    """Rough in-memory bytes of one value, to size group buckets."""
+    if pa.types.is_fixed_size_list(dtype):
+        return dtype.list_size * max(1, dtype.value_type.bit_width // 8)
+    if pa.types.is_string(dtype) or pa.types.is_binary(dtype) or pa.types.is_list(dtype):
+        return 48
+    return max(1, getattr(dtype, "bit_width", 64) // 8)
+
+
+def group_buckets(selector, columns: dict, total_rows: int, n_shards: int) -> int:
+    """Hash buckets for a group step: about BUCKET_BYTES of spilled rows each."""
+    wanted = ["doc_id", "n_tokens", "source", selector.group_by(), *selector.columns()]
+    per_row = 16 + sum(_row_bytes(columns[c]) for c in dict.fromkeys(wanted))
+    return max(1, min(max(n_shards, 1) * 4, -(-total_rows * per_row // BUCKET_BYTES)))
+
+
+@engine("group")
+def run_group_engine(ctx, sel: GroupSelector, step: str, prev: str | None) -> None:
+    n_buckets = group_buckets(sel, ctx.plan.columns, ctx.info.get("total_rows", 0), len(ctx.refs))
+    opts = {"buckets": n_buckets}
+    tasks = [StepTask(ref, ctx.fp, prev, step, [sel], ctx.seed, ctx.extra, opts) for ref in ctx.refs]
+    ctx.executor.map(group_partition, tasks, desc=f"{sel.registry_name} partition", labels=ctx.labels)
+    ctx.executor.map(group_decide, [BucketTask(str(ctx.run.root), ctx.fp, step, b, sel) for b in range(n_buckets)],
+                     desc=f"{sel.registry_name} decide")
+    ctx.executor.map(group_apply, tasks, desc=f"{sel.registry_name} apply", labels=ctx.labels)

@@ -8,6 +8,7 @@ import pytest
 
 from datadiet.select.base import Budget
 from datadiet.select.cluster_balanced import ClusterBalanced, proportional, water_fill
+from datadiet.stages.rank import select_in_memory
 
 
 @pytest.mark.parametrize("sizes,limit", [([2, 10, 10], 12), ([1, 1, 50, 7, 30], 40), ([5, 5], 100), ([3, 9, 4], 7)])
@@ -47,14 +48,20 @@ def sizes(table, weight=None):
     return {int(k): int(w[c == k].sum()) for k in np.unique(c)}
 
 
+def quotas_for(sel, table, budget):
+    unit = budget.unit
+    available = {str(k): v for k, v in sizes(table, "n_tokens" if unit == "tokens" else None).items()}
+    limit = budget.limit(table.num_rows, int(table.column("n_tokens").to_numpy().sum()))
+    return {int(k): q for k, q in sel.group_quotas(available, limit).items()}
+
+
 @pytest.mark.parametrize("mode", ["equal", "proportional"])
 def test_documents_budget(mode):
     table = narrow()
     sel = ClusterBalanced(score="quality", mode=mode)
-    quotas = sel.quotas(sizes(table), sizes(table, "n_tokens"), Budget(documents=200))
+    quotas = quotas_for(sel, table, Budget(documents=200))
     assert sum(quotas.values()) <= 200
-    out = sel.decide(table, quotas)
-    keep = np.asarray(out["keep"])
+    keep = select_in_memory(sel, table, Budget(documents=200))
     c = table.column("kmeans.cluster").to_numpy()
     q = table.column("quality").to_numpy()
     for k, quota in quotas.items():
@@ -63,15 +70,14 @@ def test_documents_budget(mode):
             assert q[(c == k) & keep].min() >= q[(c == k) & ~keep].max()
     if mode == "equal":
         assert int(keep[c == 0].sum()) == int((c == 0).sum())  # a small cluster keeps everything
-    assert set(r for r, k in zip(out["reason"], keep) if not k) == {"cluster quota"}
 
 
 def test_tokens_budget_never_exceeded_and_order_low():
     table = narrow(seed=1)
     sel = ClusterBalanced(score="quality", keep="low")
-    quotas = sel.quotas(sizes(table), sizes(table, "n_tokens"), Budget(tokens=3000))
-    assert sum(quotas.values()) <= 3000 and quotas.unit == "tokens"
-    keep = np.asarray(sel.decide(table, quotas)["keep"])
+    quotas = quotas_for(sel, table, Budget(tokens=3000))
+    assert sum(quotas.values()) <= 3000
+    keep = select_in_memory(sel, table, Budget(tokens=3000))
     c, t = table.column("kmeans.cluster").to_numpy(), table.column("n_tokens").to_numpy()
     q = table.column("quality").to_numpy()
     for k, quota in quotas.items():
@@ -86,10 +92,9 @@ def test_tokens_budget_never_exceeded_and_order_low():
 def test_decide_independent_of_row_order_and_random_without_score():
     table = narrow(seed=2)
     sel = ClusterBalanced(score=None, seed=4)
-    quotas = sel.quotas(sizes(table), sizes(table, "n_tokens"), Budget(fraction=0.25))
-    keep = np.asarray(sel.decide(table, quotas)["keep"])
+    budget = Budget(fraction=0.25)
+    keep = select_in_memory(sel, table, budget)
     perm = np.random.default_rng(0).permutation(table.num_rows)
-    np.testing.assert_array_equal(np.asarray(sel.decide(table.take(pa.array(perm)), quotas)["keep"]), keep[perm])
-    other = np.asarray(ClusterBalanced(score=None, seed=5).decide(table, quotas)["keep"])
+    np.testing.assert_array_equal(select_in_memory(sel, table.take(pa.array(perm)), budget), keep[perm])
+    other = select_in_memory(ClusterBalanced(score=None, seed=5), table, budget)
     assert other.sum() == keep.sum() and not np.array_equal(other, keep)
-    assert ClusterBalanced().quotas({0: 3}, {0: 3}, None) is None

@@ -9,6 +9,7 @@ import pytest
 from datadiet.errors import ConfigError
 from datadiet.select.base import Budget
 from datadiet.select.dsir_resample import DSIRMixture, DSIRResample
+from datadiet.stages.rank import select_in_memory
 
 
 def narrow(log_w, ids=None, **extra) -> pa.Table:
@@ -82,19 +83,16 @@ def test_mixture_quotas_and_decisions():
         w_a.tolist(), w_a=pa.array(w_a), w_b=pa.array(w_b), dsir_target=pa.array(assigned.tolist())
     )
     rows = {g: int((assigned == g).sum()) for g in ("w_a", "w_b")}
-    quotas = sel.quotas(rows, {g: 10 * c for g, c in rows.items()}, Budget(documents=800))
-    assert dict(quotas) == {"w_a": 600, "w_b": 200}
-    out = sel.decide(table, quotas)
-    keep = np.asarray(out["keep"])
+    assert sel.group_quotas(rows, 800) == {"w_a": 600, "w_b": 200}
+    keep = select_in_memory(sel, table, Budget(documents=800))
     assert int((keep & (assigned == "w_a")).sum()) == 600 and int((keep & (assigned == "w_b")).sum()) == 200
     # the kept rows of a target are biased toward that target's high weights
     assert w_a[keep & (assigned == "w_a")].mean() > w_a[assigned == "w_a"].mean() + 0.5
     # deciding on a shuffled table gives the same decision per row
     perm = rng.permutation(n)
-    again = np.asarray(sel.decide(table.take(pa.array(perm)), quotas)["keep"])
+    again = select_in_memory(sel, table.take(pa.array(perm)), Budget(documents=800))
     np.testing.assert_array_equal(again, keep[perm])
-    tokens = sel.quotas(rows, {g: 10 * c for g, c in rows.items()}, Budget(tokens=4000))
-    kept_tokens = np.asarray(sel.decide(table, tokens)["keep"])
+    kept_tokens = select_in_memory(sel, table, Budget(tokens=4000))
     assert int(kept_tokens.sum()) * 10 <= 4000
 
 
