@@ -17,6 +17,7 @@ import sys
 
 ROOT = "datadiet"
 _HANDLER_FLAG = "_datadiet_cli_handler"
+_DASK_LOGS = {"shown": False}
 
 
 def level_for(verbosity: int) -> int:
@@ -37,6 +38,10 @@ def setup_logging(verbosity: int = 0, stream=None) -> logging.Logger:
     logger.addHandler(handler)
     logger.setLevel(level_for(verbosity))
     logger.propagate = False
-    if verbosity > 1:
-        logging.getLogger("distributed").setLevel(logging.INFO)
+    _DASK_LOGS["shown"] = verbosity > 1
     return logger
+
+
+def dask_log_level() -> int:
+    """The level a LocalCluster's own logs are shown at: INFO after ``-vv``, else ERROR."""
+    return logging.INFO if _DASK_LOGS["shown"] else logging.ERROR

@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from functools import partial
 
 from ..errors import ConfigError, StageError
+from ..logs import dask_log_level
 from .progress import StageProgress
 
 log = logging.getLogger("datadiet.executor")
@@ -158,7 +159,7 @@ class DaskExecutor(Executor):
                 warnings.filterwarnings("ignore", message=".*already in use", category=UserWarning)
                 self._cluster = LocalCluster(
                     n_workers=self.n_workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                    dashboard_address=dashboard_address(), silence_logs=logging.ERROR,
+                    dashboard_address=dashboard_address(), silence_logs=dask_log_level(),
                     resources={"GPU": 1} if gpus else None,
                 )
             self.client = Client(self._cluster)
