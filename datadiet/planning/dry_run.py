@@ -3,7 +3,8 @@
 memory on this cluster, and the budget it implies.
 
 Only discovery I/O (``Pipeline.validate()``: shard list, schemas, Parquet metadata) and a
-sample of ``sample_rows`` rows are read. Rows come from metadata where the format has them
+sample of about ``sample_rows`` rows (drawn from the first ``4 x`` as many of each sampled
+shard) are read. Rows come from metadata where the format has them
 (else a JSONL line count of the first MiB, scaled by size); tokens are the sample's mean
 tokens per row (the run's own ingest counts them) times the rows. Each scorer is
 calibrated on the sample (:mod:`~datadiet.planning.calibration`, cached per machine);
@@ -58,7 +59,8 @@ class DryRun:
     rows_estimated_shards: int
     good_rows: float
     tokens: float
-    sample_rows: int
+    sample_rows: int  # rows the estimates come from
+    rows_read: int  # rows read to draw them
     scheduler: str
     workers: int
     scorers: list[ScorerEstimate]
@@ -84,7 +86,8 @@ class DryRun:
         rows_how = ("metadata" if not self.rows_estimated_shards
                     else f"metadata; {self.rows_estimated_shards} shard(s) estimated")
         lines = [
-            f"plan for {self.recipe} (estimates from a sample of {self.sample_rows:,} rows; nothing scored or written)",
+            f"plan for {self.recipe} (estimates from {self.sample_rows:,} sampled rows, {self.rows_read:,} read; "
+            "nothing scored or written)",
             f"input:     {self.files} file(s), {self.shards} shard(s), {self.rows:,.0f} rows ({rows_how}), "
             f"~{self.good_rows:,.0f} readable, ~{self.tokens:,.0f} tokens",
             f"cluster:   {self.scheduler}, {self.workers} worker(s)",
@@ -213,5 +216,5 @@ def dry_run(recipe, sample_rows: int = DEFAULT_SAMPLE_ROWS, use_cache: bool = Tr
             notes.append("the budget is at least the whole input: every eligible row would be kept")
     files = len({s.path for s in plan.shards})
     name = str(recipe) if isinstance(recipe, (str, os.PathLike)) else "pipeline"
-    return DryRun(name, len(plan.shards), files, rows, estimated, good_rows, tokens, sample.rows_read, pipe.scheduler,
-                  workers, scorers, batch_memory, budget, notes)
+    return DryRun(name, len(plan.shards), files, rows, estimated, good_rows, tokens, sample.view.num_rows,
+                  sample.rows_read, pipe.scheduler, workers, scorers, batch_memory, budget, notes)

@@ -1,5 +1,5 @@
-"""A bounded sample of a corpus for planning: the first rows of shards spread evenly over
-the input, read through the real ingest (same doc ids, token counts and quarantine rules
+"""A bounded sample of a corpus for planning: rows spread over the first part of shards
+spread evenly over the input, read through the real ingest (same doc ids, token counts and quarantine rules
 as a run), and row counts from metadata where the format has them.
 
 Example::
@@ -16,12 +16,14 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..readers.base import Shard, open_fs
 from ..stages.ingest import Ingest
 
 MAX_SHARDS = 16
 JSONL_PROBE_BYTES = 1 << 20
+SPAN = 4
 
 
 @dataclass
@@ -52,30 +54,36 @@ def spread(shards: list[Shard], k: int) -> list[Shard]:
 
 
 def read_sample(source, shards: list[Shard], schema: pa.Schema | None, n_rows: int = 512,
-                max_shards: int = MAX_SHARDS) -> CorpusSample:
-    """About ``n_rows`` rows: the first ``n_rows / k`` of each of ``k`` spread shards."""
+                max_shards: int = MAX_SHARDS, span: int = SPAN) -> CorpusSample:
+    """About ``n_rows`` rows from ``k`` spread shards: of each, ``n_rows / k`` rows evenly
+    spaced over its first ``span`` times as many (files are often ordered by topic or length)."""
     chosen = spread(shards, max_shards)
     per_shard = max(1, math.ceil(n_rows / max(1, len(chosen))))
     ingest = Ingest(source, schema)
     columns = None if any(s.reader == "jsonl" for s in chosen) else source.required_columns()
     views, read, quarantined = [], 0, 0
     for shard in chosen:
-        seen = 0
+        window = per_shard * span if shard.n_rows is None else min(shard.n_rows, per_shard * span)
+        good, seen = [], 0
         for item in ingest.run(shard, columns=columns):
             bad = sum((q["n_rows"] or 0) for q in item.quarantine)
             quarantined += bad
             seen += bad
-            if item.view is not None and seen < per_shard:
-                take = min(item.view.num_rows, per_shard - seen)
-                views.append(item.view.slice(0, take))
+            if item.view is not None and seen < window:
+                take = min(item.view.num_rows, window - seen)
+                good.append(item.view.slice(0, take))
                 seen += take
-            if seen >= per_shard:
+            if seen >= window:
                 break
         read += seen
-    view = pa.Table.from_batches(views) if views else pa.table({"doc_id": pa.array([], pa.string()),
-                                                              "text": pa.array([], pa.string()),
-                                                              "n_tokens": pa.array([], pa.int64())})
-    text_bytes = int(pa.compute.sum(pa.compute.binary_length(view.column("text"))).as_py() or 0) if len(view) else 0
+        if good:
+            table = pa.Table.from_batches(good)
+            step = max(1, table.num_rows // per_shard)
+            views.append(table.take(pa.array(np.arange(0, table.num_rows, step)[:per_shard])))
+    view = pa.concat_tables(views) if views else pa.table({"doc_id": pa.array([], pa.string()),
+                                                           "text": pa.array([], pa.string()),
+                                                           "n_tokens": pa.array([], pa.int64())})
+    text_bytes = int(pc.sum(pc.binary_length(view.column("text"))).as_py() or 0) if len(view) else 0
     return CorpusSample(view, read, quarantined, len(chosen), text_bytes)
 
 
@@ -91,6 +99,7 @@ def jsonl_rows_estimate(shard: Shard) -> float:
         return float(lines)  # the whole file was read
     compressed = 4.0 if _compression(shard.path) else 1.0  # assume ~4x for gzip text
     return lines * shard.size * compressed / len(head)
+
 
 def estimate_rows(shards: list[Shard], sample: CorpusSample) -> tuple[float, int]:
     """(rows of every shard, how many shards' counts are estimates): exact where the reader

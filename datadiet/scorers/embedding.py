@@ -128,10 +128,13 @@ class EmbeddingScorer(Scorer):
         return digest.hexdigest()
 
     def flops_per_token(self) -> float:
+        """2 x parameters per forward token (counted from the safetensors headers)."""
+        from ..models.loading import count_parameters
+
         if getattr(self, "_n_params", None):
             return 2.0 * self._n_params
-        d = self.dimension()
-        return 2.0 * 12 * d * d * 12  # a 12-layer transformer of this width, until loaded
+        self.check()
+        return 2.0 * count_parameters(self.model)
 
     def setup(self) -> None:
         if getattr(self, "_model", None) is not None:
