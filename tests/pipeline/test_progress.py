@@ -38,17 +38,6 @@ def test_cli_without_a_terminal_prints_periodic_progress_lines(tmp_path):
     assert "\r" not in proc.stderr  # no bar redraws in a log file
 
 
-def test_quiet_prints_no_progress(tmp_path):
-    env = dict(os.environ, DATADIET_PROGRESS_INTERVAL="0.05")
-    proc = subprocess.run(
-        [sys.executable, "-m", "datadiet", "run", str(SAMPLES / "recipes" / "random_baseline.yaml"), "-q",
-         "-o", str(tmp_path / "o"), "--scheduler", "synchronous"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert proc.stderr == ""
-
-
 def test_stage_progress_ticks_while_no_partition_finishes(caplog):
     with caplog.at_level(logging.INFO, logger="datadiet.progress"):
         with StageProgress("score", total=4000, stream=io.StringIO(), interval=0.05) as progress:
