@@ -30,7 +30,8 @@ from .select.base import Budget
 from .stages.score import ScorerSpec
 from .urls import local_output, require_filesystem
 
-TOP_LEVEL = {"source", "target", "targets", "scorers", "select", "budget", "output", "execution", "seed"}
+TOP_LEVEL = {"source", "target", "targets", "scorers", "select", "budget", "output", "execution", "seed",
+             "curriculum"}
 OUTPUT_KEYS = {"path", "target_file_bytes", "include_scores", "overwrite", "ranking", "marginal_gain_threshold",
                "order"}
 EXECUTION_KEYS = {"scheduler", "workers", "progress"}
@@ -129,6 +130,11 @@ def pipeline_kwargs(config: dict, overrides: dict | None = None) -> dict:
     if not isinstance(select_cfg, list):
         raise ConfigError(f"select: expected a list of selectors. Got {select_cfg!r} instead.")
     steps = [_component("selector", e, f"select[{i}]")[1] for i, e in enumerate(select_cfg)]
+    if config.get("curriculum") is not None:  # ``curriculum:`` orders what the select steps kept
+        curriculum = dict(_mapping(config["curriculum"], "curriculum"))
+        if curriculum.setdefault("type", "curriculum") != "curriculum":
+            raise ConfigError(f"curriculum.type must be 'curriculum'. Got {curriculum['type']!r} instead.")
+        steps.append(_component("selector", curriculum, "curriculum")[1])
     if isinstance(config.get("budget"), dict) and "plan" in config["budget"]:  # budget: {plan: plan.json}
         from .planning.plan_file import budget_from_plan
 

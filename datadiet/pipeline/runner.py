@@ -21,7 +21,14 @@ from ..stages.write import (
     stage_quarantine,
     write_file,
 )
-from ..stages.write_ordered import GatherTask, ScatterTask, gather_file, ordered_schema, scatter_shard
+from ..stages.write_ordered import (
+    GatherTask,
+    ScatterTask,
+    gather_file,
+    ordered_schema,
+    phase_folder,
+    scatter_shard,
+)
 from . import ownership
 from .fit import PipelineFitContext
 from .manifest import build_manifest
@@ -181,17 +188,16 @@ def _write(pipe, plan, run, run_id, executor, refs, select_fp, last_step, extra,
         staged[task.kind].append(Path(task.staged))
         _add_stats(totals, res)
     if layout:
-        staged["data"] = _write_ordered(pipe, plan, run, executor, refs, select_fp, last_step, extra, write_fp,
-                                        light, stats_specs, select_info, totals)
+        staged.update(_write_ordered(pipe, plan, run, executor, refs, select_fp, last_step, extra, write_fp,
+                                     light, stats_specs, select_info, totals))
     diagnostics = {spec.name: spec.scorer.summarize_selection(totals[spec.name])
                    for spec in stats_specs if spec.name in totals}
     staged["quarantine"] = stage_quarantine(run, plan.ingest_fp, [s.key for s in plan.shards],
                                             run.staged_output(write_fp, "quarantine", 0))
     if select_info.get("ranking_pieces"):
         staged["ranking"] = [Path(p) for p in select_info["ranking_pieces"]]
-    if select_info.get("curriculum_files"):
-        staged.update(select_info["curriculum_files"])
-    outputs = ownership.publish_files(run, run_id, staged, [])
+    written = ["curriculum/schedule.json"] if select_info.get("phase_tokens") else []
+    outputs = ownership.publish_files(run, run_id, staged, written)
     return outputs, diagnostics
 
 
@@ -209,16 +215,28 @@ def _write_ordered(pipe, plan, run, executor, refs, select_fp, last_step, extra,
     folder = run.path(".staging", "write", write_fp[:16], "scatter")
     base = FileTask(str(run.root), "data", 0, 0, 0, [], [], [], light, plan.schema, select_fp, last_step, extra, "",
                     pipe.specs, pipe.include_scores, stats_specs)
+    phase_tokens = select_info.get("phase_tokens", [])
     tasks = [ScatterTask(base, ref, shard, str(folder), pipe.target_file_bytes, select_info.get("kept_bytes", 0),
-                         with_repeat) for ref, shard in zip(refs, plan.shards)]
+                         with_repeat, phase_tokens) for ref, shard in zip(refs, plan.shards)]
     for res in executor.map(scatter_shard, tasks, desc="write (scatter)", labels=[s.label for s in plan.shards]):
         _add_stats(totals, res)
-    indices = sorted(int(d.name.split("-")[1]) for d in folder.glob("file-*")) if folder.exists() else []
     schema = ordered_schema(base, with_repeat)
-    gathers = [GatherTask(str(run.root), str(folder), k, str(run.staged_output(write_fp, "data", k)), schema)
-               for k in indices or [0]]
+    outputs = {"data": (folder, [0])}
+    for phase in range(len(phase_tokens)):
+        outputs[f"curriculum/phase={phase}"] = (phase_folder(str(folder), phase), [])
+    gathers, kinds = [], []
+    for kind, (where, default) in outputs.items():
+        indices = sorted(int(d.name.split("-")[1]) for d in where.glob("file-*")) if where.exists() else []
+        for k in indices or default:
+            gathers.append(GatherTask(str(run.root), str(where), k, str(run.staged_output(write_fp, kind, k)), schema))
+            kinds.append(kind)
     executor.map(gather_file, gathers, desc="write (gather)")
-    return [Path(g.staged) for g in gathers]
+    staged: dict[str, list[Path]] = {}
+    for kind, g in zip(kinds, gathers):
+        staged.setdefault(kind, []).append(Path(g.staged))
+    if phase_tokens:
+        run.write_json(select_info["curriculum"], run.path("curriculum", "schedule.json"))
+    return staged
 
 
 def _has_selection_stats(scorer) -> bool:

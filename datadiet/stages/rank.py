@@ -90,6 +90,15 @@ def rank_keys(task: StepTask) -> dict:
             "sample_rows": n / max(len(picks), 1), "sources": sources}
 
 
+def count_entering(task: StepTask) -> dict:
+    """Rows, tokens and bytes of one shard entering the step."""
+    run = RunDir(task.ref.root)
+    narrow = task.ref.narrow([])
+    keep = load_state(run, task, narrow.num_rows, task.extra).column("keep").to_numpy(zero_copy_only=False)
+    return {"rows": int(keep.sum()), "tokens": int(narrow.column("n_tokens").to_numpy()[keep].sum()),
+            "bytes": int(narrow.column("n_bytes").to_numpy()[keep].sum())}
+
+
 def splitters(counts: list[dict], total_rows: int) -> list[int]:
     """Ascending key splitters cutting the global order into ranges of ~PARTITION_ROWS."""
     n_parts = max(1, -(-total_rows // PARTITION_ROWS))
@@ -208,6 +217,7 @@ def rank_decide(task: RangeTask) -> dict:
         "rank": pa.array(np.cumsum(keep) - 1, pa.int64()),
         "bytes_before": pa.array(np.cumsum(kept_bytes) - kept_bytes, pa.int64()),
         "weight_before": pa.array(np.cumsum(kept_weight) - kept_weight, pa.int64()),
+        "tokens_before": pa.array(np.cumsum(kept_tokens) - kept_tokens, pa.int64()),
         "weight": pa.array(w, pa.int64()),
     })
     decisions = decisions.take(pc.sort_indices(decisions, sort_keys=[("shard", "ascending"), ("pos", "ascending")]))
@@ -246,6 +256,32 @@ def _write_ranking_piece(run: RunDir, task: RangeTask, table: pa.Table, keep: np
     run.write_table(piece, run.select_dir(task.fp, task.step) / "ranking" / f"range-{task.index:05d}.parquet")
 
 
+RANKING_ROWS = 1_000_000
+
+
+@dataclass
+class CutTask:
+    """Ranking file covering ranks [lo, hi): fixed-size files, whatever the key ranges."""
+
+    root: str
+    pieces: list[tuple[str, int, int]]  # (path, first rank, rows)
+    lo: int
+    hi: int
+    target: str
+
+
+def cut_ranking(task: CutTask) -> int:
+    run = RunDir(task.root)
+    parts = []
+    for path, first, rows in task.pieces:
+        if rows and first < task.hi and first + rows > task.lo:
+            a, b = max(task.lo, first) - first, min(task.hi, first + rows) - first
+            parts.append(pq.read_table(path).slice(a, b - a))
+    table = pa.concat_tables(parts) if parts else pq.read_table(task.pieces[0][0]).slice(0, 0)
+    run.write_table(table, run.path(task.target), row_group_size=KEY_ROW_GROUP)
+    return table.num_rows
+
+
 def rank_apply(task: StepTask) -> dict:
     run = RunDir(task.ref.root)
     state = pq.read_table(state_path(run, task.fp, task.step + "-valid", task.ref.key))
@@ -254,6 +290,9 @@ def rank_apply(task: StepTask) -> dict:
     reasons = state.column("reason").to_pylist()
     order = np.full(n, -1, dtype=np.int64)
     bytes_before = np.zeros(n, dtype=np.int64)
+    tokens_before = np.zeros(n, dtype=np.int64)
+    prior = state.column("repeat").to_numpy() if "repeat" in state.column_names else None
+    state = state.drop_columns([c for c in ("order", "bytes_before", "tokens_before", "repeat") if c in state.column_names])
     repeat = np.zeros(n, dtype=np.int32)
     offsets = task.opts["range_offsets"]
     epochs = task.opts["epochs"]
@@ -271,6 +310,7 @@ def rank_apply(task: StepTask) -> dict:
         kpos = pos[kept]
         order[kpos] = offsets[r]["rank"] + part.column("rank").to_numpy()[kept]
         bytes_before[kpos] = offsets[r]["bytes"] + part.column("bytes_before").to_numpy()[kept]
+        tokens_before[kpos] = offsets[r]["tokens"] + part.column("tokens_before").to_numpy()[kept]
         weight_before = offsets[r]["weight"] + part.column("weight_before").to_numpy()[kept]
         repeat[kpos] = 1 + epochs["full"]
         weights = part.column("weight").to_numpy()[kept]
@@ -280,6 +320,9 @@ def rank_apply(task: StepTask) -> dict:
     state = state.set_column(0, "keep", pa.array(keep)).set_column(1, "reason", pa.array(reasons, pa.string()))
     state = state.append_column("order", pa.array(np.where(keep, order, -1), pa.int64()))
     state = state.append_column("bytes_before", pa.array(bytes_before, pa.int64()))
+    state = state.append_column("tokens_before", pa.array(tokens_before, pa.int64()))
+    if prior is not None and task.opts.get("keep_repeat"):  # an ordering after the budget keeps its repeats
+        repeat = prior.astype(np.int32)
     state = state.append_column("repeat", pa.array(np.where(keep, repeat, 0), pa.int32()))
     run.write_table(state, state_path(run, task.fp, task.step, task.ref.key))
     return {"alive": int(keep.sum()), "repeat_weight": repeat_weight}
@@ -300,6 +343,13 @@ def run_ranker(ctx: StepContext, sel: Ranker, step: str, prev: str | None) -> No
     budget = ctx.budget
     unit = budget.unit if budget is not None else "documents"
     base = dict(unit=unit)
+    if budget is not None and callable(getattr(sel, "configure", None)):
+        # a regime-aware ranker chooses its order from the budget's share of the pool first
+        pool = ctx.executor.map(count_entering, [StepTask(ref, ctx.fp, prev, step, [sel], ctx.seed, ctx.extra, base)
+                                                 for ref in ctx.refs], desc="count", labels=ctx.labels)
+        totals = {k: sum(c[k] for c in pool) for k in ("rows", "tokens", "bytes")}
+        limit = budget.limit(totals["rows"], totals["tokens"], totals["bytes"])
+        ctx.info["regime"] = sel.configure(limit, totals[{"documents": "rows"}.get(unit, unit)])
     tasks = [StepTask(ref, ctx.fp, prev, step, [sel], ctx.seed, ctx.extra, base) for ref in ctx.refs]
     counts = ctx.executor.map(rank_keys, tasks, desc=f"{sel.registry_name} keys", labels=ctx.labels)
     entering = {k: sum(c["entering"][k] for c in counts) for k in ("rows", "tokens", "bytes")}
@@ -344,23 +394,29 @@ def run_ranker(ctx: StepContext, sel: Ranker, step: str, prev: str | None) -> No
     decided = ctx.executor.map(rank_decide, ranges, desc=f"{sel.registry_name} decide")
     kept_weight = sum(d["weight"] for d in decided)
     epochs = _epochs(budget, limit, kept_weight, fill_off + floor_total)
-    offsets, r_off, b_off, w_off = [], 0, 0, 0
+    offsets, r_off, b_off, w_off, t_off = [], 0, 0, 0, 0
     for d in decided:
-        offsets.append({"rank": r_off, "bytes": b_off, "weight": w_off})
-        r_off, b_off, w_off = r_off + d["kept"], b_off + d["bytes"], w_off + d["weight"]
+        offsets.append({"rank": r_off, "bytes": b_off, "weight": w_off, "tokens": t_off})
+        r_off, b_off, w_off, t_off = r_off + d["kept"], b_off + d["bytes"], w_off + d["weight"], t_off + d["tokens"]
     opts = {**base, "range_offsets": offsets, "decision_paths": [str(t.decisions(ctx.run)) for t in ranges],
-            "epochs": epochs}
+            "epochs": epochs, "keep_repeat": budget is None}
     tasks = [StepTask(ref, ctx.fp, prev, step, [sel], ctx.seed, ctx.extra, opts) for ref in ctx.refs]
     applied = ctx.executor.map(rank_apply, tasks, desc=f"{sel.registry_name} apply", labels=ctx.labels)
     ctx.info["ordered"] = "rank"
     ctx.info["kept_bytes"] = b_off
+    ctx.info["kept_tokens"] = t_off
     if budget is not None:
         used = kept_weight + sum(a["repeat_weight"] for a in applied)
         ctx.info["budget"] = _budget_info(budget, limit, entering, valid_rows, used, fill_off + floor_total,
                                           floors, caps, quotas, epochs)
     if ctx.info.get("want_ranking"):
-        ctx.info["ranking_pieces"] = [str(ctx.run.select_dir(ctx.fp, step) / "ranking" / f"range-{t.index:05d}.parquet")
-                                      for t in ranges]
+        pieces = [(str(ctx.run.select_dir(ctx.fp, step) / "ranking" / f"range-{t.index:05d}.parquet"), t.opts["row_offset"],
+                   p["rows"]) for t, p in zip(ranges, parts)]
+        cuts = [CutTask(str(ctx.run.root), pieces, lo, min(lo + RANKING_ROWS, valid_rows),
+                        str(ctx.run.select_dir(ctx.fp, step) / "ranking" / f"part-{k:05d}.parquet"))
+                for k, lo in enumerate(range(0, max(valid_rows, 1), RANKING_ROWS))]
+        ctx.executor.map(cut_ranking, cuts, desc="ranking")
+        ctx.info["ranking_pieces"] = [c.target for c in cuts]
         ctx.info["marginal_gain"] = _gain_curve(decided, total_tokens, ctx.info.get("gain_threshold"))
 
 

@@ -40,7 +40,8 @@ class ScatterTask:
     target_bytes: int
     kept_bytes: int
     with_repeat: bool
-    phases: list[int] = field(default_factory=list)  # byte offsets where curriculum phases start
+    #: cumulative tokens where curriculum phases start (empty: no curriculum)
+    phase_tokens: list[int] = field(default_factory=list)
 
 
 def _piece_dir(folder: str, k: int) -> Path:
@@ -78,9 +79,27 @@ def scatter_shard(task: ScatterTask) -> dict:
                 target = _piece_dir(task.folder, k) / f"{task.ref.key}-{j}.parquet"
                 run.write_table(copy.filter(pa.array(files == k)), target)
                 pieces.append(str(target.relative_to(task.folder)))
+            if task.phase_tokens and j == 0:
+                pieces += _scatter_phases(run, task, copy, state.column("tokens_before").to_numpy()[pos][mine], files)
     summary = {"pieces": pieces, "stats": {k: {n: np.asarray(v).tolist() for n, v in d.items()} for k, d in stats.items()}}
     run.write_json(summary, done)
     return summary
+
+
+def phase_folder(folder: str, phase: int) -> Path:
+    return Path(folder) / "curriculum" / f"phase={phase}"
+
+
+def _scatter_phases(run: RunDir, task: ScatterTask, copy: pa.Table, tokens_before: np.ndarray,
+                    files: np.ndarray) -> list[str]:
+    """The same rows, also cut by curriculum phase (``curriculum/phase=k/``)."""
+    phase = np.searchsorted(np.asarray(task.phase_tokens), tokens_before, side="right") - 1
+    pieces = []
+    for ph, k in sorted(set(zip(phase.tolist(), files.tolist()))):
+        target = _piece_dir(str(phase_folder(task.folder, ph)), k) / f"{task.ref.key}.parquet"
+        run.write_table(copy.filter(pa.array((phase == ph) & (files == k))), target)
+        pieces.append(str(target.relative_to(task.folder)))
+    return pieces
 
 
 @dataclass
