@@ -82,10 +82,13 @@ class Executor:
         progress = StageProgress(desc, sum(amounts), unit, enabled=self.progress)
 
         def done(i: int, result) -> None:
-            reported = result.get("tokens") if isinstance(result, dict) else None
-            if isinstance(reported, int) and isinstance(result.get("rows"), int) and _shard_key(items[i]):
-                self.shard_sizes[_shard_key(items[i])] = (result["rows"], reported)
-            progress.advance(amounts[i], reported if isinstance(reported, int) else tokens[i])
+            key = _shard_key(items[i])
+            # a shard's score task reports its rows and tokens; other results are not sizes
+            if key and isinstance(result, dict) and all(isinstance(result.get(k), int) for k in ("rows", "tokens")):
+                self.shard_sizes[key] = (result["rows"], result["tokens"])
+                progress.advance(amounts[i], result["tokens"])
+            else:
+                progress.advance(amounts[i], tokens[i])
 
         return progress, done
 

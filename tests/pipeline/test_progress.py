@@ -65,7 +65,7 @@ def test_executor_counts_rows_of_shards_and_learns_tokens(caplog):
     with caplog.at_level(logging.INFO, logger="datadiet.progress"):
         ex.map(lambda t: {"rows": t.shard.n_rows, "tokens": 7 * t.shard.n_rows}, shards, desc="score")
         ex.map(lambda t: None, [SimpleNamespace(ref=SimpleNamespace(key="k2"))], desc="filter")
-        ex.map(lambda t: None, [object(), object()], desc="decide")
+        ex.map(lambda t: {"rows": 5, "tokens": 99}, [object(), object()], desc="decide")  # not shard sizes
         jsonl = [SimpleNamespace(shard=SimpleNamespace(key="j", n_rows=None, size=2048))]
         ex.map(lambda t: None, jsonl, desc="score")
         ex.map(lambda t: None, [object()] * 2, desc="write", weights=[1000, 3000], unit="bytes")
