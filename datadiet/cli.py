@@ -177,6 +177,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .planning.cli import add_planning_parsers
 
     add_planning_parsers(sub)
+    from .pipeline.reselect import add_select_parser
+
+    add_select_parser(sub)
     _add_verbosity(parser, top=True)
     return parser
 

@@ -186,3 +186,18 @@ def test_distributed_order_equals_in_memory_sort(tmp_path, monkeypatch):
     order = np.lexsort((ids, ~keys))[:4000]
     assert got == ids[order].tolist()
     assert data_bytes(out)
+
+
+def test_select_again_reuses_scores_and_is_a_prefix(tmp_path, corpus):
+    from datadiet.pipeline.reselect import reselect
+
+    out = tmp_path / "out"
+    first = _run(corpus / "*.parquet", out, output=_output(out, ranking=True))
+    ranking = pa.concat_tables(read_dir(out / "ranking"))
+    again = reselect(out, {"tokens": 30_000}, scheduler="synchronous")
+    assert again.manifest["counts"]["reused_shards"] == first.manifest["counts"]["reused_shards"] + 4
+    cum = ranking.column("cum_tokens").to_numpy()
+    k = int((cum <= 30_000).sum())
+    assert _data(out).column("doc_id").to_pylist() == ranking.column("doc_id").to_pylist()[:k]
+    with pytest.raises(datadiet.InputError, match="not a finished"):
+        reselect(tmp_path / "nothing", {"tokens": 1})
