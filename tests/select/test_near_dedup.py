@@ -197,3 +197,29 @@ def test_threshold_one_keeps_only_identical_signatures(planted):
     assert all(r["similarity"] == 1.0 for r in rejected)
     assert len(rejected) < len(planted["groups"])
     assert np.isclose(NearDedup(threshold=1.0).min_equal(128), 128)
+
+
+def test_recipe_end_to_end(planted, tmp_path):
+    """Through a recipe: exact dedup, near dedup, a ranker under a budget; every row is
+    accounted for and the rejected files carry duplicate_of and similarity."""
+    recipe = {"source": {"paths": str(planted["src"] / "*.parquet"), "text_column": "text", "id_column": "id",
+                         "source_column": "source"},
+              "scorers": ["exact_hash", "minhash", "length"],
+              "select": [{"type": "exact_dedup"}, {"type": "near_dedup", "threshold": 0.8},
+                         {"type": "top_k", "score": "length.words", "keep": "high"}],
+              "budget": {"documents": 1000},
+              "output": {"path": str(tmp_path / "out")}, "execution": {"scheduler": "synchronous", "progress": False}}
+    result = datadiet.Pipeline.from_config(recipe).run()
+    c = result.manifest["counts"]
+    assert c["input_rows"] == len(planted["ids"]) == c["selected_rows"] + c["rejected_rows"] + c["quarantined_rows"]
+    assert c["selected_rows"] == 1000
+    rejected = pa.concat_tables([pq.read_table(p) for p in sorted((tmp_path / "out" / "rejected").glob("*.parquet"))])
+    near = rejected.filter(pa.compute.equal(rejected.column("reason"), "near_duplicate"))
+    groups = planted["groups"]
+    assert near.num_rows >= 0.95 * len(groups)
+    assert all(groups.get(d) == k for d, k in zip(near.column("doc_id").to_pylist(),
+                                                   near.column("duplicate_of").to_pylist()))
+    assert pa.compute.min(near.column("similarity")).as_py() > 0.6
+    kept = set(pa.concat_tables([pq.read_table(p, columns=["id"]) for p in
+                                 sorted((tmp_path / "out" / "data").glob("*.parquet"))]).column("id").to_pylist())
+    assert not kept & set(near.column("doc_id").to_pylist())
