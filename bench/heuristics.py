@@ -4,7 +4,11 @@ Documents are ~1 KB pieces cut from wiki_en, books_pg, reviews_movie, instruct a
 code_python (short texts are joined, long ones cut at line ends), interleaved so every
 batch mixes domains. Each scorer runs over Arrow record batches in one process pinned to
 one CPU; the baseline is a plain per-document Python loop computing the same features
-(``bench.heuristics_reference``), timed on a subset in the same run. Median of 3.
+(``bench.heuristics_reference``), timed on a subset in the same run. A second baseline is
+DataTrove's ``GopherRepetitionFilter`` + ``GopherQualityFilter`` (the ``bench`` extra), run
+on every document of a subset (after a warm-up that loads its word tokenizer); they stop at
+a document's first failing rule, so they compute at most what the four scorers compute.
+Median of 3.
 
     .venv/bin/python -m bench.heuristics [--quick] [--docs N] [--batch-size B]
 """
@@ -84,6 +88,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="4,000 documents, 400 for the baseline")
     parser.add_argument("--docs", type=int, default=None, help="documents to score (default 20,000)")
     parser.add_argument("--naive-docs", type=int, default=None, help="documents for the baseline (default 2,000)")
+    parser.add_argument("--datatrove-docs", type=int, default=None, help="documents for DataTrove (default 500)")
     parser.add_argument("--batch-size", type=int, default=2048)
     args = parser.parse_args()
     n_docs = args.docs or (4000 if args.quick else 20000)
@@ -130,7 +135,32 @@ def main() -> None:
     ratios["combined"] = round(figures["docs_per_s_per_core"] / baseline["combined_naive_docs_per_s"], 2)
     print(f"{'combined':12s} {figures['docs_per_s_per_core']:>9,} docs/s   naive "
           f"{baseline['combined_naive_docs_per_s']:>7,} docs/s   ratio {ratios['combined']:.1f}x")
+    datatrove_rate = time_datatrove(docs[: args.datatrove_docs or (100 if args.quick else 500)])
+    if datatrove_rate is not None:
+        baseline["datatrove_gopher_docs_per_s"] = round(datatrove_rate)
+        ratios["combined_vs_datatrove"] = round(figures["docs_per_s_per_core"] / datatrove_rate, 1)
+        print(f"{'datatrove':12s} {round(datatrove_rate):>9,} docs/s   (GopherRepetitionFilter + GopherQualityFilter)   "
+              f"combined is {ratios['combined_vs_datatrove']:.0f}x")
     emit("heuristics", figures, baseline, ratios, "combined >= 20000 docs/s per core on ~1KB docs")
+
+
+def time_datatrove(docs: list[str]) -> float | None:
+    """docs/s of DataTrove's Gopher repetition + quality filters, or None (said) without datatrove."""
+    try:
+        from datatrove.data import Document
+        from datatrove.pipeline.filters import GopherQualityFilter, GopherRepetitionFilter
+    except ImportError:
+        print("datatrove baseline SKIPPED: pip install -e '.[bench]'")
+        return None
+    repetition, quality = GopherRepetitionFilter(), GopherQualityFilter()
+    documents = [Document(text=t, id=str(i)) for i, t in enumerate(docs)]
+
+    def run():
+        return [(repetition.filter(d), quality.filter(d)) for d in documents]
+
+    run()  # loads the word tokenizer
+    seconds, _ = median_time(run)
+    return len(documents) / seconds
 
 
 if __name__ == "__main__":
