@@ -119,7 +119,7 @@ def _corpus(args) -> dict:
         pipe.steps, pipe.budget = [], None
         estimate = dry_run(pipe, sample_rows=args.sample_rows)
         return {"tokens": estimate.tokens, "fingerprint": source_fingerprint(pipe.source),
-                "from": f"{args.recipe} (estimated from {estimate.sample_rows} rows)"}
+                "from": f"{args.recipe}, estimated from {estimate.sample_rows} rows"}
     return {}
 
 

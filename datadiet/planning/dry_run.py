@@ -197,7 +197,7 @@ def dry_run(recipe, sample_rows: int = DEFAULT_SAMPLE_ROWS, use_cache: bool = Tr
             scorers.append(ScorerEstimate(spec.name, spec.scorer.registry_name, fpt, fpt * tokens, cal.docs_per_s,
                                           cal.tokens_per_s, seconds, seconds / parallel, cal.memory_bytes,
                                           "cached" if cal.cached else f"measured on {cal.n_docs} docs"))
-            if cal.first_call_seconds > 0.1 * seconds:
+            if cal.first_call_seconds > max(0.1, 0.1 * seconds):
                 notes.append(f"{spec.name}: {cal.first_call_seconds:.2f}s of its time is a first-call cost paid "
                              "once per worker")
         else:

@@ -79,13 +79,13 @@ class ComputeReport:
         lines.append(f"repetition:  up to {p.max_epochs:g} epochs are nearly as good as fresh data (Muennighoff et al. "
                      f"2023): select >= {_si(p.training_tokens / p.max_epochs)} unique tokens")
         if p.corpus_tokens is not None:
-            where = f" ({self.corpus['from']})" if self.corpus.get("from") else ""
-            lines.append(f"corpus:      {_si(p.corpus_tokens)} tokens{where}: keep {p.selection_fraction:.1%} of it, "
-                         f"{p.epochs:.3g} epochs")
+            where = f" from {self.corpus['from']}" if self.corpus.get("from") not in (None, "given") else ""
+            lines.append(f"corpus:      {_si(p.corpus_tokens)} tokens{where}: keep {p.selection_fraction:.1%} of it "
+                         f"and train {p.epochs:.3g} epochs on the selection")
         lines.append(f"selection:   {p.selection_tokens:,} tokens (the budget a recipe's `budget: {{plan: ...}}` takes)")
         if self.gpu is not None:
             peak = f", {self.gpu.peak_flops / 1e12:g} TFLOP/s" if self.gpu.peak_flops else ""
-            hours = (f"; training takes ~{self.gpu_hours:,.0f} GPU-hours at {self.utilization:.0%} utilisation"
+            hours = (f"; training takes ~{self.gpu_hours:,.4g} GPU-hours at {self.utilization:.0%} utilisation"
                      if self.gpu_hours is not None else "")
             lines.append(f"gpu:         {self.gpu.name}: {_gib(self.gpu.memory_bytes)} GiB{peak}{hours}")
         lines += [f"note:        {n}" for n in p.notes]

@@ -88,9 +88,9 @@ class ModelShape:
 
     def describe(self) -> str:
         kind = "gated MLP" if self.gated else "GELU MLP"
-        text = (f"hidden {self.hidden}, {self.layers} layers, {self.heads} heads, intermediate {self.intermediate}, "
+        text = (f"hidden {self.hidden}, {self.layers} layer{'s' if self.layers != 1 else ''}, {self.heads} heads, intermediate {self.intermediate}, "
                 f"vocab {self.vocab}, {kind}")
-        return text + (" (a typical shape for this size; pass --model-config for the real one)" if self.assumed else "")
+        return text + ("; a typical shape for this size, --model-config gives the real one" if self.assumed else "")
 
 
 def _first(cfg: dict, *keys, default=None):
