@@ -100,6 +100,7 @@ def build_manifest(pipe, plan, run, executor, shard_stats, summaries, select_inf
         "tokens": {"input": tokens_in, "selected": tokens_sel, "rejected": tokens_in - tokens_sel},
         "budget": budget_info,
         "order": select_info.get("layout", "input"),
+        "decisions": select_info.get("decisions"),
         "reasons": dict(sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))),
         "scorers": scorers,
         "flops": {"selection": sum(s["flops"] for s in scorers.values())},

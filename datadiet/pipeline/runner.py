@@ -142,6 +142,8 @@ def _select(pipe, plan, run, executor, refs, shard_stats):
     info: dict = {"total_rows": sum(s["rows"] for s in shard_stats), "want_ranking": pipe.write_ranking,
                   "gain_threshold": pipe.gain_threshold}
     if not steps:
+        info["decisions"] = {"narrow": str(run.narrow_table(plan.ingest_fp, "x").parent.relative_to(run.root)),
+                             "state": None, "rank_keys": None, "select_fingerprint": ""}
         return "", None, {}, info
     fp = fingerprint("select", [s.to_config() for s in steps], pipe.budget.to_config() if pipe.budget else None,
                      pipe.seed, [r.columns for r in refs], plan.ingest_fp, [r.key for r in refs], pipe.write_ranking)
@@ -162,6 +164,13 @@ def _select(pipe, plan, run, executor, refs, shard_stats):
             continue
         run_step(ctx, s, step, prev)
         prev, i = step, i + 1
+    rankers = [f"step-{k:02d}" for k, s in enumerate(steps) if s.kind == "ranker"]
+    info["decisions"] = {
+        "narrow": str(run.narrow_table(plan.ingest_fp, "x").parent.relative_to(run.root)),
+        "state": str(run.select_dir(fp, prev).relative_to(run.root)),
+        "rank_keys": str((run.select_dir(fp, rankers[0]) / "keys").relative_to(run.root)) if rankers else None,
+        "select_fingerprint": fp,
+    }
     return fp, prev, extra, info
 
 

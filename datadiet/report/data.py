@@ -78,6 +78,8 @@ def locate(run_dir: str | Path, manifest: dict) -> RunDecisions:
     n_steps = len((manifest.get("recipe") or {}).get("select") or [])
     if "state" in recorded:
         state_dir = root / recorded["state"] if recorded["state"] else None
+        if state_dir is not None and not state_dir.is_dir():
+            state_dir = None
     else:
         state_dir = _find_state(root, keys, manifest) if n_steps else None
     if n_steps and state_dir is None:
