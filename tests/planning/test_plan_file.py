@@ -66,3 +66,24 @@ def test_bad_plan_files(corpus, tmp_path):
                           ({"plan": str(not_plan), "tokens": 5}, "remove 'tokens'")):
         with pytest.raises(ConfigError, match=match):
             Pipeline.from_config(base_recipe(corpus / "*.parquet", tmp_path / "o", budget=budget))
+
+
+def test_plan_for_a_recipe_corpus_and_a_model_config(corpus, tmp_path, capsys):
+    from datadiet.planning.plan_file import source_fingerprint
+    from tests.conftest import write_recipe
+
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "config.json").write_text(json.dumps({
+        "model_type": "llama", "hidden_size": 64, "intermediate_size": 172, "num_hidden_layers": 2,
+        "num_attention_heads": 4, "vocab_size": 400}))
+    recipe = write_recipe(tmp_path / "r.yaml", base_recipe(corpus / "*.parquet", tmp_path / "o"))
+    plan_path = tmp_path / "plan.json"
+    assert main(["plan", "--compute", str(recipe), "--model-config", str(tmp_path / "model"), "--gpu", "T4",
+                 "--json", str(plan_path)]) == 0
+    plan = json.loads(plan_path.read_text())
+    pipe = Pipeline.from_yaml(recipe)
+    assert plan["corpus"]["fingerprint"] == source_fingerprint(pipe.source)
+    assert plan["model"]["params"] == 2 * 400 * 64 + 2 * (4 * 64 * 64 + 3 * 64 * 172 + 2 * 64) + 64
+    assert plan["memory"][0]["fits"] and "estimated from" in capsys.readouterr().out
+    budgeted = base_recipe(corpus / "*.parquet", tmp_path / "o", budget={"plan": str(plan_path)})
+    assert Pipeline.from_config(budgeted).budget.tokens == plan["selection"]["tokens"]
