@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 TORCH  := torch==2.13.0
 BENCHES := io heuristics memory memory_dedup proxy dsir kmeans dedup near_dedup quality eval_ab
 
-.PHONY: install demo test test-fast bench lint run proxy data-samples docs clean
+.PHONY: install demo test test-fast bench soak lint run proxy data-samples docs clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ test-fast: install
 bench: install
 	-$(BIN)/python -m pip install -q -e ".[bench]"
 	@for b in $(BENCHES); do echo "== bench/$$b.py"; $(BIN)/python -m bench.$$b || exit 1; done
+
+# not in BENCHES: 4 GB of text takes well over 10 minutes on 2 cores (SOAK_GB=1.5 for less)
+soak: install
+	$(BIN)/python -m bench.soak --gb $(or $(SOAK_GB),4)
 
 lint: install
 	$(BIN)/ruff check datadiet tests bench data_samples
