@@ -46,6 +46,21 @@ def sample(peaks, stop):
                 pass
         stop.wait(0.25)
 
+from datadiet.pipeline import executor
+import datadiet.report as report
+
+stages = []  # (what, driver RSS MB after it): where the driver's memory goes
+
+def tracked(fn, what):
+    def wrapper(*args, **kwargs):
+        out = fn(*args, **kwargs)
+        desc = what or kwargs.get("desc") or (args[3] if len(args) > 3 else "?")
+        stages.append((desc, round(psutil.Process().memory_info().rss / 2**20)))
+        return out
+    return wrapper
+
+executor.DaskExecutor.map = tracked(executor.DaskExecutor.map, None)
+report.build_report = tracked(report.build_report, "report")
 cfg = json.loads(sys.argv[1])
 peaks, stop = {}, threading.Event()
 thread = threading.Thread(target=sample, args=(peaks, stop), daemon=True)
@@ -57,7 +72,8 @@ stop.set()
 thread.join()
 print(json.dumps({"seconds": seconds, "counts": result.manifest["counts"],
                   "driver_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                  "worker_rss_mb": sorted(v / 2**20 for v in peaks.values())}))
+                  "worker_rss_mb": sorted(v / 2**20 for v in peaks.values()),
+                  "driver_rss_mb_after": stages}))
 """
 
 
@@ -123,6 +139,7 @@ def main() -> None:
                             f"{name}_seconds": round(s["seconds"], 1), f"{name}_rows_per_s": round(s["rows_per_s"]),
                             f"{name}_worker_peak_rss_mb": [round(x) for x in s["worker_rss_mb"]],
                             f"{name}_driver_peak_rss_mb": round(s["driver_rss_mb"]),
+                            f"{name}_driver_rss_mb_after_stage": s["driver_rss_mb_after"],
                             f"{name}_lost_rows": s["lost_rows"], f"{name}_selected": s["counts"]["selected_rows"],
                             f"{name}_quarantined": s["counts"]["quarantined_rows"]})
         emit("soak", figures=figures, baseline={"small_rows_per_s": round(small["rows_per_s"])},
