@@ -31,7 +31,7 @@ from .stages.score import ScorerSpec
 from .urls import local_output, require_filesystem
 
 TOP_LEVEL = {"source", "target", "targets", "scorers", "select", "budget", "output", "execution", "seed",
-             "curriculum"}
+             "curriculum", "cascade"}
 OUTPUT_KEYS = {"path", "target_file_bytes", "include_scores", "overwrite", "ranking", "marginal_gain_threshold",
                "order"}
 EXECUTION_KEYS = {"scheduler", "workers", "progress"}
@@ -160,9 +160,12 @@ def pipeline_kwargs(config: dict, overrides: dict | None = None) -> dict:
         ranking=output.get("ranking", False),
         marginal_gain_threshold=output.get("marginal_gain_threshold"),
         order=output.get("order", "auto"),
+        cascade=config.get("cascade", False),
     )
     if kwargs["workers"] is not None and (not isinstance(kwargs["workers"], int) or kwargs["workers"] < 1):
         raise ConfigError(f"execution.workers must be an int >= 1. Got {kwargs['workers']!r} instead.")
+    if not isinstance(kwargs["cascade"], bool):
+        raise ConfigError(f"cascade must be true or false. Got {kwargs['cascade']!r} instead.")
     if kwargs["order"] not in ("auto", "input"):
         raise ConfigError(f"output.order must be 'auto' or 'input'. Got {kwargs['order']!r} instead.")
     if not isinstance(kwargs["include_scores"], bool):
@@ -190,6 +193,7 @@ def pipeline_config(pipe) -> dict:
                    "marginal_gain_threshold": pipe.gain_threshold},
         "execution": {"scheduler": pipe.scheduler, "workers": pipe.workers},
         "seed": pipe.seed,
+        "cascade": pipe.cascade,
     }
     for name, target in pipe.targets.items():
         if name == "default":

@@ -69,17 +69,21 @@ def build_manifest(pipe, plan, run, executor, shard_stats, summaries, select_inf
     scorers = {}
     for spec in pipe.specs:
         null_reasons: dict[str, int] = {}
-        seconds = 0.0
+        seconds, rows_scored, skipped = 0.0, 0, 0
         for st in shard_stats:
             info = st["scorers"].get(spec.name, {})
             seconds += info.get("seconds", 0.0)
+            rows_scored += info.get("rows_scored") or 0
+            skipped += info.get("tokens_skipped") or 0
             for r, n in info.get("null_reasons", {}).items():
                 null_reasons[r] = null_reasons.get(r, 0) + n
         scorers[spec.name] = {
             "type": spec.scorer.registry_name, "fingerprint": spec.fingerprint,
             "columns": list(spec.columns()), "null_reasons": null_reasons, "seconds": round(seconds, 4),
             "flops_per_token": spec.scorer.flops_per_token(),
-            "flops": spec.scorer.flops_per_token() * tokens_in,
+            "flops": spec.scorer.flops_per_token() * (tokens_in - skipped),
+            "rows_scored": rows_scored,
+            "flops_avoided": spec.scorer.flops_per_token() * skipped,
         }
     timings = {k: round(v, 4) for k, v in timings.items()}
     timings["total"] = round(sum(timings.values()), 4)
@@ -103,7 +107,8 @@ def build_manifest(pipe, plan, run, executor, shard_stats, summaries, select_inf
         "decisions": select_info.get("decisions"),
         "reasons": dict(sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))),
         "scorers": scorers,
-        "flops": {"selection": sum(s["flops"] for s in scorers.values())},
+        "flops": {"selection": sum(s["flops"] for s in scorers.values()),
+                  "avoided_by_cascade": sum(s["flops_avoided"] for s in scorers.values())},
         "diagnostics": diagnostics,
         "timings_s": timings,
         "outputs": {k: [str(Path(p).relative_to(run.root)) for p in v] for k, v in outputs.items()},

@@ -110,6 +110,7 @@ class Pipeline:
         marginal_gain_threshold: float | None = None,
         order: str = "auto",
         curriculum=None,
+        cascade: bool = False,
         recipe: dict | None = None,
     ):
         self.source = source if isinstance(source, Source) else Source.from_data(source)
@@ -131,6 +132,8 @@ class Pipeline:
         #: data/ layout: "auto" (rank order for rankers, the curriculum's order) or "input"
         self.order = order
         self.curriculum = curriculum
+        #: score expensive scorers only on rows the leading row filters keep
+        self.cascade = cascade
         self.progress = progress
         self.recipe = recipe
         self._plan: Plan | None = None

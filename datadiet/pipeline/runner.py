@@ -60,24 +60,35 @@ def _execute(pipe, plan, executor, plan_seconds: float, run: RunDir):
     timings = {"plan": plan_seconds, "fit": 0.0, "score": 0.0}
     refs = []
     shard_stats: list[dict] = []
-    for r, specs in enumerate(plan.rounds):
+    cheap, filters = cascade_split(pipe, plan)
+    passes = [([s for s in specs if s.name in cheap], None) for specs in plan.rounds]
+    if filters:
+        passes += [([s for s in specs if s.name not in cheap], "cascade") for specs in plan.rounds]
+    alive, cascade_info = None, {}
+    for r, (specs, stage) in enumerate(p for p in passes if p[0]):
+        if stage == "cascade" and alive is None:
+            alive, cascade_info = _cascade_filters(pipe, plan, run, executor, filters, cheap, refs)
         t0 = time.perf_counter()
         for spec in specs:
             fit_fp = _fit(pipe, plan, run, executor, spec, refs) if spec.scorer.requires_fit else ""
             pipe.assign_fingerprint(spec, plan, fit_fp)
+            if stage == "cascade":  # scored on the cheap stage's survivors only
+                spec.fingerprint = fingerprint(spec.fingerprint, "cascade", alive)
         timings["fit"] += time.perf_counter() - t0
         t0 = time.perf_counter()
         tasks = pipe.score_tasks(plan, run, specs)
+        for task in tasks:
+            task.alive = alive if stage == "cascade" else None
         resources: dict = {}
         for spec in specs:
             for k, v in spec.scorer.resources().items():
                 resources[k] = max(resources.get(k, 0), v)
-        results = executor.map(run_score_task, tasks, desc=f"score{'' if r == 0 else f' (round {r + 1})'}",
+        results = executor.map(run_score_task, tasks, desc=f"score{'' if r == 0 else f' (pass {r + 1})'}",
                                labels=[t.shard.label for t in tasks], resources=resources or None)
         shard_stats = results if r == 0 else [_merge_stats(a, b) for a, b in zip(shard_stats, results)]
         timings["score"] += time.perf_counter() - t0
         refs = _refs(pipe, plan, run)
-    if not plan.rounds:
+    if not refs:
         refs = _refs(pipe, plan, run)
 
     t0 = time.perf_counter()
@@ -101,6 +112,39 @@ def _execute(pipe, plan, executor, plan_seconds: float, run: RunDir):
     from .pipeline import RunResult
 
     return RunResult(run.root, manifest)
+
+
+def cascade_split(pipe, plan) -> tuple[set[str], list]:
+    """With ``cascade``: the scorers the leading row filters read (and what those read) form
+    the cheap stage; every other scorer runs only on the rows those filters keep."""
+    if not getattr(pipe, "cascade", False):
+        return {s.name for s in pipe.specs}, []
+    filters = []
+    for sel in pipe.steps:
+        if not isinstance(sel, RowFilter):
+            break
+        filters.append(sel)
+    cheap: set[str] = set()
+    todo = [c for f in filters for c in f.columns()]
+    while todo:
+        col = todo.pop()
+        spec = plan.producers.get(col)
+        if spec is not None and spec.name not in cheap:
+            cheap.add(spec.name)
+            todo += list(spec.scorer.required_inputs())
+    if not filters or len(cheap) == len(pipe.specs):
+        return {s.name for s in pipe.specs}, []
+    return cheap, filters
+
+
+def _cascade_filters(pipe, plan, run, executor, filters, cheap, refs) -> tuple[tuple[str, str], dict]:
+    """Runs the leading filters on the cheap scores; their state masks the expensive pass."""
+    refs = refs or _refs(pipe, plan, run)
+    fp = fingerprint("cascade", [f.to_config() for f in filters], sorted(r for ref in refs for r in ref.columns.items()),
+                     plan.ingest_fp, [r.key for r in refs])
+    ctx = StepContext(executor, run, refs, [s.label for s in plan.shards], fp, pipe.seed, {}, None, plan, {})
+    engines()["filter"](ctx, filters, "cascade", None)
+    return (fp, "cascade"), {}
 
 
 def _merge_stats(first: dict, later: dict) -> dict:

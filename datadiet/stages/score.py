@@ -14,7 +14,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ..readers.base import Shard
@@ -72,6 +74,8 @@ class ScoreTask:
     specs: list[ScorerSpec] = field(default_factory=list)
     #: score columns read from earlier sidecars: column -> sidecar path template (shard key added)
     inputs: dict[str, tuple[str, str]] = field(default_factory=dict)
+    #: cascade: (select fingerprint, step) of the cheap filters; only rows they kept are scored
+    alive: tuple[str, str] | None = None
 
 
 def run_score_task(task: ScoreTask) -> dict:
@@ -98,6 +102,7 @@ def _pass_over_text(run: RunDir, task: ScoreTask, todo: list[ScorerSpec], narrow
     writers = {s.name: run.writer(s.sidecar(run, task.shard.key), s.sidecar_schema()) for s in todo}
     narrow_writer = run.writer(narrow_path, NARROW_SCHEMA) if write_ingest else None
     inputs = _InputColumns(run, task) if task.inputs else None
+    alive = _Alive(run, task) if task.alive else None
     quarantine, stats = [], _Stats(todo)
     try:
         # columnar formats read only the columns scoring needs; JSONL is parsed whole so that
@@ -111,11 +116,15 @@ def _pass_over_text(run: RunDir, task: ScoreTask, todo: list[ScorerSpec], narrow
             stats.rows += view.num_rows
             if narrow_writer is not None:
                 narrow_writer.write(item.narrow)
+            mask, why = alive.next(view.num_rows) if alive else (None, None)
             for spec in todo:
-                writers[spec.name].write(_score(spec, view, stats))
+                batch = _score(spec, view, stats) if mask is None else _score_alive(spec, view, mask, why, stats)
+                writers[spec.name].write(batch)
         for spec in todo:
             writers[spec.name].close(metadata={"null_reasons": dict(stats.null_reasons[spec.name]),
-                                               "seconds": stats.seconds[spec.name]})
+                                               "seconds": stats.seconds[spec.name],
+                                               "rows_scored": stats.scored[spec.name],
+                                               "tokens_skipped": stats.skipped_tokens[spec.name]})
         if narrow_writer is not None:
             if quarantine:
                 run.write_table(pa.Table.from_pylist(quarantine, schema=QUARANTINE_SCHEMA), quarantine_path)
@@ -141,7 +150,7 @@ def _pass_over_sidecars(run: RunDir, task: ScoreTask, todo: list[ScorerSpec], na
             writer.abort()
             raise
         writer.close(metadata={"null_reasons": dict(stats.null_reasons[spec.name]),
-                               "seconds": stats.seconds[spec.name]})
+                               "seconds": stats.seconds[spec.name], "rows_scored": stats.scored[spec.name]})
 
 
 class _Stats:
@@ -149,9 +158,51 @@ class _Stats:
         self.rows = 0
         self.null_reasons = {s.name: Counter() for s in specs}
         self.seconds = {s.name: 0.0 for s in specs}
+        self.scored = {s.name: 0 for s in specs}
+        self.skipped_tokens = {s.name: 0 for s in specs}
+
+
+class _Alive:
+    """The cheap stage's decisions for this shard, consumed view by view (row-aligned)."""
+
+    def __init__(self, run: RunDir, task: ScoreTask):
+        state = pq.read_table(run.select_state(task.alive[0], task.alive[1], task.shard.key),
+                              columns=["keep", "reason"])
+        self.keep = state.column("keep").to_numpy(zero_copy_only=False)
+        self.reason = state.column("reason")
+        self.offset = 0
+
+    def next(self, n: int) -> tuple[np.ndarray, pa.Array]:
+        a, self.offset = self.offset, self.offset + n
+        return self.keep[a:a + n], self.reason.slice(a, n).combine_chunks()
+
+
+def _score_alive(spec: ScorerSpec, view: pa.RecordBatch, mask: np.ndarray, why: pa.Array,
+                 stats: _Stats) -> pa.RecordBatch:
+    """Scores only the rows the cheap stage kept; the others get nulls with the reason."""
+    tokens = view.column("n_tokens").to_numpy()
+    stats.skipped_tokens[spec.name] += int(tokens[~mask].sum())
+    scored = _score(spec, view.filter(pa.array(mask)), stats) if mask.any() else None
+    idx = np.cumsum(mask) - 1
+    take = pa.array(np.where(mask, idx, 0), mask=~mask)
+    schema = spec.sidecar_schema()
+    arrays = [view.column("doc_id")]
+    for i, f in enumerate(schema):
+        if i == 0:
+            continue
+        if f.name.endswith(f".{NULL_REASON}"):
+            given = scored.column(i).take(take) if scored is not None else pa.nulls(len(mask), pa.string())
+            dropped = pc.binary_join_element_wise("cascade: ", why.fill_null("filtered"), "")
+            arrays.append(pc.if_else(pa.array(mask), given, dropped))
+        else:
+            arrays.append(scored.column(i).take(take) if scored is not None else pa.nulls(len(mask), f.type))
+    out = pa.RecordBatch.from_arrays(arrays, schema=schema)
+    stats.null_reasons[spec.name].update(f"cascade: {r or 'filtered'}" for r in why.filter(pa.array(~mask)).to_pylist())
+    return out
 
 
 def _score(spec: ScorerSpec, view: pa.RecordBatch, stats: _Stats) -> pa.RecordBatch:
+    stats.scored[spec.name] += view.num_rows
     scorer = spec.ready()
     started = time.perf_counter()
     result = scorer.score_batch(view)
@@ -207,7 +258,8 @@ def _collect(run: RunDir, task: ScoreTask, narrow_path: Path, reused: bool) -> d
     scorers = {}
     for spec in task.specs:
         smeta = read_metadata(spec.sidecar(run, task.shard.key))
-        scorers[spec.name] = {"null_reasons": smeta.get("null_reasons", {}), "seconds": smeta.get("seconds", 0.0)}
+        scorers[spec.name] = {"null_reasons": smeta.get("null_reasons", {}), "seconds": smeta.get("seconds", 0.0),
+                              "rows_scored": smeta.get("rows_scored"), "tokens_skipped": smeta.get("tokens_skipped", 0)}
     return {
         "shard": task.shard.key,
         "rows": narrow.num_rows,
