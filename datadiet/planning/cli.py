@@ -85,12 +85,19 @@ def _dump(path: str, data: dict) -> None:
 
 def dry_run_command(args: argparse.Namespace) -> int:
     """``datadiet run RECIPE --dry-run`` and ``datadiet plan RECIPE``: print the estimate."""
+    from .. import cli
     from .dry_run import dry_run
 
-    overrides = {"input": getattr(args, "input", None), "scheduler": getattr(args, "scheduler", None),
-                 "workers": getattr(args, "workers", None)}
-    plan = dry_run(args.recipe, sample_rows=getattr(args, "sample_rows", 512),
+    recipe = args.recipe
+    from_args = getattr(cli, "pipeline_from_args", None)
+    if from_args is not None and hasattr(args, "set"):  # `run --dry-run`: the run's own recipe edits
+        recipe = from_args(args)
+    overrides = {} if recipe is not args.recipe else {
+        "input": getattr(args, "input", None), "scheduler": getattr(args, "scheduler", None),
+        "workers": getattr(args, "workers", None)}
+    plan = dry_run(recipe, sample_rows=getattr(args, "sample_rows", 512),
                    use_cache=not getattr(args, "no_cache", False), **overrides)
+    plan.recipe = str(args.recipe)
     print(plan.table())
     if getattr(args, "json", None):
         _dump(args.json, plan.to_dict())
