@@ -46,7 +46,7 @@ def _from_inputs(source: Source, manifest: dict, wanted: list[tuple[str, int, in
             if item.batch is None or row not in item.rows:
                 continue
             pos = int((item.rows == row).nonzero()[0][0])
-            texts[doc_id] = ingest._text(item.batch.slice(pos, 1))[0].as_py() or ""
+            texts[doc_id] = ingest.text(item.batch.slice(pos, 1))[0].as_py() or ""
             break
     return texts
 

@@ -132,7 +132,7 @@ class Ingest:
             return None
         return f"{shard.rel_path}:{row}"
 
-    def _text(self, batch: pa.RecordBatch) -> pa.Array:
+    def text(self, batch: pa.RecordBatch) -> pa.Array:
         """The document text as strings (rows that are not valid UTF-8 become null)."""
         return self._decoded_text(batch)[0]
 

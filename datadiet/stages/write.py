@@ -228,11 +228,12 @@ def _read_rows(task: FileTask, shard: Shard, rows: np.ndarray, extra: dict, stat
 
 def _selection_stats(task: FileTask, table: pa.Table, doc_id, stats: dict) -> None:
     ingest = Ingest(task.source)
-    batch = table.combine_chunks().to_batches()
-    for b in batch:
-        text = ingest._text(b)
-        view = pa.RecordBatch.from_pydict({"doc_id": doc_id if doc_id is not None else pa.nulls(len(text), pa.string()),
-                                           "text": text, "n_tokens": ingest.count_tokens(text)})
+    done = 0
+    for b in table.combine_chunks().to_batches():
+        text = ingest.text(b)
+        ids = doc_id.slice(done, len(text)).combine_chunks() if doc_id is not None else pa.nulls(len(text), pa.string())
+        done += len(text)
+        view = pa.RecordBatch.from_pydict({"doc_id": ids, "text": text, "n_tokens": ingest.count_tokens(text)})
         for spec in task.stats_specs:
             got = spec.ready().selection_stats(view)
             if got:
