@@ -409,6 +409,8 @@ def run_ranker(ctx: StepContext, sel: Ranker, step: str, prev: str | None) -> No
         used = kept_weight + sum(a["repeat_weight"] for a in applied)
         ctx.info["budget"] = _budget_info(budget, limit, entering, valid_rows, used, fill_off + floor_total,
                                           floors, caps, quotas, epochs)
+        if "regime" in ctx.info:  # what a regime-aware ranker chose, and why
+            ctx.info["budget"]["regime"] = ctx.info["regime"]
     if ctx.info.get("want_ranking"):
         pieces = [(str(ctx.run.select_dir(ctx.fp, step) / "ranking" / f"range-{t.index:05d}.parquet"), t.opts["row_offset"],
                    p["rows"]) for t, p in zip(ranges, parts)]
