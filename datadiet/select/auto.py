@@ -17,7 +17,7 @@ class Auto(Ranker):
     regime calls for: ``easy_first`` when the budget is less than ``switch`` of the pool
     entering the step (in the budget's unit), else ``hard_first``. The ranker engine calls
     ``configure(limit, available)`` before any key is computed and writes the choice to
-    the manifest (``select.regime``).
+    the manifest (``budget.regime``).
 
     Example::
 
