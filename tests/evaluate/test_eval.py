@@ -172,3 +172,25 @@ def test_bad_settings(dsir_run, tmp_path):
         evaluate([dsir_run], [TARGET], tmp_path, train={"n_layr": 3})
     with pytest.raises(ConfigError, match="seeds"):
         evaluate([dsir_run], [TARGET], tmp_path, seeds=0)
+
+
+@pytest.mark.slow
+def test_several_runs_each_against_random_of_its_size(dsir_run, tmp_path):
+    longest = _run(tmp_path / "longest", scorers=["length"],
+                   select=[{"type": "top_k", "score": "length.words", "keep": "high"}], budget={"documents": 20})
+    result = evaluate([dsir_run, longest], [TARGET], tmp_path / "eval", seeds=[0], steps=2, pool=True,
+                      train=TINY_TRAIN, scheduler="synchronous", progress=False)
+    record = json.loads(result.json_path.read_text())
+    arms = {a["name"]: a for a in record["arms"]}
+    assert list(arms) == ["dsir", "random@dsir", "longest", "random@longest", "pool"]
+    assert arms["longest"]["baseline"] == "random@longest" and arms["pool"]["baseline"] is None
+    assert {(c["arm"], c["baseline"]) for c in result.summary["comparisons"]} == {
+        ("dsir", "random@dsir"), ("longest", "random@longest")}
+    assert "longest - random@longest on prose" in result.table
+
+
+def test_runs_over_different_pools(tiny_run, tmp_path):
+    other = _run(tmp_path / "other", source={"paths": str(SAMPLES / "corpus" / "part-00000.parquet"), "id_column": "id"},
+                 scorers=["length"], select=[{"type": "top_k", "score": "length.words"}], budget={"documents": 3})
+    with pytest.raises(ConfigError, match=f"{other} and {tiny_run} ran over different inputs"):
+        evaluate([tiny_run, other], [TARGET], tmp_path / "eval")
