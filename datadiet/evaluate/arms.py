@@ -25,6 +25,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ..errors import InputError
 from ..hashing import hash_strings, hash_text
 from .runs import FinishedRun, read_texts
 from .targets import TargetSet
@@ -78,7 +79,11 @@ def _without_heldout(ids: list[str], texts: list[str], held: set[str]) -> tuple[
 
 def read_pool(run: FinishedRun, held: set[str]) -> Pool:
     """The pool of ``run`` without the held-out target rows; token counts come with :meth:`Pool.count`."""
-    ids, texts = read_texts(run.pool_source(), where=f"pool of {run.root}")
+    try:
+        ids, texts = read_texts(run.pool_source(), where=f"pool of {run.root}")
+    except InputError as exc:
+        raise InputError(f"{exc} (the inputs recorded in {run.root / 'manifest.json'}; "
+                         "give --pool-input / pool_paths if they moved)") from None
     ids, texts, dropped = _without_heldout(ids, texts, held)
     return Pool(ids, texts, np.zeros(len(texts), dtype=np.int64), dropped)
 

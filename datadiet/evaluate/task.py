@@ -53,10 +53,12 @@ def score_texts(model, tokenizer, texts: list[str], n_ctx: int) -> dict:
 
 def run_train_task(task: TrainTask) -> dict:
     import torch
+    from transformers.utils import logging as hf_logging
 
     from ..models.loading import clear_cache, load_causal_lm, load_tokenizer
     from ..models.train import train_proxy
 
+    hf_logging.set_verbosity_error()  # one config notice per task would flood the terminal
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:

@@ -4,6 +4,7 @@ rows never reach training; random draws are seeded; bad inputs give clear errors
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -194,3 +195,16 @@ def test_runs_over_different_pools(tiny_run, tmp_path):
                  scorers=["length"], select=[{"type": "top_k", "score": "length.words"}], budget={"documents": 3})
     with pytest.raises(ConfigError, match=f"{other} and {tiny_run} ran over different inputs"):
         evaluate([tiny_run, other], [TARGET], tmp_path / "eval")
+
+
+@pytest.mark.slow
+def test_pool_that_moved(corpus, tmp_path):
+    run = _run(tmp_path / "run", source={"paths": str(corpus / "*.parquet"), "id_column": "id"}, scorers=["length"],
+               select=[{"type": "top_k", "score": "length.words", "keep": "low"}], budget={"documents": 3})
+    shutil.rmtree(corpus)
+    with pytest.raises(InputError, match=f"pool of {run}.*--pool-input"):
+        evaluate([run], [TARGET], tmp_path / "a")
+    # with the new location the pool is read, and the 3-row selection is too small to train on
+    with pytest.raises(BudgetError, match="training tokens"):
+        evaluate([run], [TARGET], tmp_path / "b", pool_paths=str(SAMPLES / "corpus" / "*.parquet"), seeds=1,
+                 train=TINY_TRAIN)
