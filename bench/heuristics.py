@@ -127,6 +127,17 @@ def main() -> None:
                 scorer.score_batch(batch)
 
     seconds, _ = median_time(combined)
+    # version 1's codec (zlib level 6) in the same run, alone and in the combination
+    zlib6 = get_scorer("compression")(codec="zlib", level=6)
+    zlib6_seconds, _ = median_time(lambda: [zlib6.score_batch(b) for b in batches])
+    v1 = [scorers["length"], zlib6, scorers["repetition"], scorers["charstats"]]
+    v1_seconds, _ = median_time(lambda: [s.score_batch(b) for b in batches for s in v1])
+    baseline["compression_zlib6_docs_per_s"] = round(len(docs) / zlib6_seconds)
+    baseline["combined_with_zlib6_docs_per_s"] = round(len(docs) / v1_seconds)
+    ratios["compression_vs_zlib6"] = round(zlib6_seconds / (len(docs) / figures["compression_docs_per_s"]), 2)
+    ratios["combined_vs_zlib6_combination"] = round(v1_seconds / seconds, 2)
+    print(f"{'zlib-6':12s} {baseline['compression_zlib6_docs_per_s']:>9,} docs/s alone, "
+          f"{baseline['combined_with_zlib6_docs_per_s']:,} docs/s combined (version 1's codec)")
     naive_seconds = sum(n_naive / baseline[f"{name}_naive_docs_per_s"] for name in SCORERS)
     figures["docs_per_s_per_core"] = round(len(docs) / seconds)
     figures["mean_doc_chars"] = round(mean_chars)
