@@ -186,9 +186,11 @@ def main() -> None:
         start = time.perf_counter()
         official = run_official(target, raw, args.cores, args.buckets, workdir)
         official_s = time.perf_counter() - start  # once: it is the slow side
+        print(f"official at {args.buckets} buckets: {official_s:.1f} s", flush=True)
         salted = run_official(target, raw, 1, args.buckets, workdir, salt="salt:") if noise_floor else None
         big = args.fidelity_buckets
         official_big = run_official(target, raw, args.cores, big, workdir, sparse=True) if big else None
+        print(f"official (sparse dot) at {big} buckets done", flush=True)
 
     ours_s, ours = median_time(lambda: run_datadiet(target, raw, args.cores, args.buckets), repeats=3)
     sklearn_s, sklearn_w = median_time(
