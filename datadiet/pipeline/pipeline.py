@@ -117,7 +117,9 @@ class Pipeline:
         self.specs = [_as_spec(s, i) for i, s in enumerate(scorers or [])]
         self.steps = list(select or [])
         self.budget = budget
-        self.output = Path(output)
+        from ..urls import local_output
+
+        self.output = Path(local_output(output))
         self.targets = target if isinstance(target, dict) else ({"default": target} if target is not None else {})
         self.seed = seed
         self.scheduler = scheduler
@@ -162,6 +164,11 @@ class Pipeline:
     def validate(self) -> Plan:
         """Check the whole configuration and the inputs' columns before any compute."""
         self.source.validate_params("source")
+        from ..urls import require_filesystem
+
+        if not self.source.in_memory and self.source.paths:
+            for path in [self.source.paths] if isinstance(self.source.paths, str) else list(self.source.paths):
+                require_filesystem(str(path), "source.paths")
         for name, target in self.targets.items():
             target.validate_params(f"targets.{name}")
         if self.budget is not None:

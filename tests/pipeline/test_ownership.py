@@ -166,3 +166,13 @@ def test_temp_files_of_killed_attempts_are_removed(tmp_path, corpus):
     assert not any(o.exists() for o in orphans)
     assert user_tmp.exists()
     assert not [p for p in out.rglob("*.tmp") if ownership.TEMP_PATTERN.match(p.name)]
+
+
+def test_python_api_refuses_url_output_and_names_missing_filesystem(tmp_path):
+    with pytest.raises(ConfigError, match="is a URL"):
+        datadiet.Pipeline(source=datadiet.Source(paths=str(tmp_path / "*.parquet")), output="s3://bucket/run")
+    code = ("import sys; sys.modules['s3fs'] = None\nimport datadiet\n"
+            "p = datadiet.Pipeline(source=datadiet.Source(paths='s3://bucket/x/*.parquet'), output='out')\n"
+            "try:\n    p.validate()\nexcept datadiet.DatadietError as e:\n    print('ERR', e)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert "ERR" in proc.stdout and "s3" in proc.stdout and "Traceback" not in proc.stderr
