@@ -236,3 +236,22 @@ def test_recipe_fits_once_under_fits_and_reuses(tmp_path):
     assert fits[0].stat().st_mtime_ns == mtime  # reused, not refitted
     first = pq.read_table(sorted((tmp_path / "out" / "data").glob("*.parquet"))[0])
     assert pc.all(pc.equal(again.load().data.table.column("doc_id"), first.column("doc_id"))).as_py()
+
+
+@pytest.mark.slow
+def test_recipe_label_column_from_an_earlier_scorer(tmp_path):
+    """Labels from a first-round score column (dsir > 0: closer to the target than the pool)."""
+    recipe = {
+        "source": {"paths": str(SAMPLES / "corpus" / "*.parquet"), "id_column": "id", "source_column": "source"},
+        "target": {"paths": str(SAMPLES / "target" / "prose.jsonl"), "id_column": "id"},
+        "scorers": [{"type": "dsir", "num_buckets": 4096},
+                    {"type": "quality_classifier", "label_column": "dsir", "num_features": 65536}],
+        "select": [{"type": "top_k", "score": "quality_classifier", "keep": "high"}],
+        "budget": {"documents": 200},
+        "output": {"path": str(tmp_path / "out")},
+        "execution": {"scheduler": "synchronous", "progress": False},
+    }
+    pipe = datadiet.Pipeline.from_config(recipe)
+    assert [[s.name for s in r] for r in pipe.validate().rounds] == [["dsir"], ["quality_classifier"]]
+    kept = pipe.run().load()
+    assert np.mean(np.asarray(kept["source"]) == "prose") >= 0.9
