@@ -108,7 +108,8 @@ def layer_factors(seed: int, name: str, out_f: int, in_f: int, k_out: int, k_in:
 
 class DenseProjector:
     """``R vec(g)`` per parameter with ``R`` (d x n) in column blocks of ``block`` columns;
-    the features of all parameters add up (a projection of their concatenation).
+    the features of all parameters add up (a projection of their concatenation). Blocks are
+    kept for reuse while they take at most ``cache_bytes`` in all, regenerated otherwise.
 
     Example::
 
@@ -116,8 +117,22 @@ class DenseProjector:
         feats = proj.project("lm_head.weight", grads)   # grads: [batch, *shape] -> [batch, 1024]
     """
 
-    def __init__(self, seed: int, d: int, kind: str = "rademacher", block: int = DENSE_BLOCK):
+    def __init__(self, seed: int, d: int, kind: str = "rademacher", block: int = DENSE_BLOCK,
+                 cache_bytes: int = 256 * 2**20):
         self.seed, self.d, self.kind, self.block = int(seed), int(d), kind, int(block)
+        self.cache_bytes, self._cache, self._cached = int(cache_bytes), {}, 0
+
+    def _block(self, name: str, b: int, cols: int, device, dtype):
+        key = (name, b, cols, str(device), str(dtype))
+        r = self._cache.get(key)
+        if r is None:
+            r = random_matrix(self.seed, name, (self.d, cols), self.kind, block=b, scale_rows=self.d,
+                              device=device, dtype=dtype).T.contiguous()
+            size = r.numel() * r.element_size()
+            if self._cached + size <= self.cache_bytes:
+                self._cache[key] = r
+                self._cached += size
+        return r
 
     def project(self, name: str, grads):
         flat = grads.reshape(grads.shape[0], -1)
@@ -125,7 +140,5 @@ class DenseProjector:
         out = flat.new_zeros((flat.shape[0], self.d))
         for b, lo in enumerate(range(0, n, self.block)):
             hi = min(lo + self.block, n)
-            r = random_matrix(self.seed, name, (self.d, hi - lo), self.kind, block=b, scale_rows=self.d,
-                              device=flat.device, dtype=flat.dtype)
-            out.addmm_(flat[:, lo:hi], r.T)
+            out.addmm_(flat[:, lo:hi], self._block(name, b, hi - lo, flat.device, flat.dtype))
         return out
