@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 # CPU build of torch; these machines carry its wheel, so no multi-GB CUDA download.
 TORCH  := torch==2.13.0
-BENCHES := io heuristics memory memory_dedup proxy dsir kmeans dedup near_dedup quality eval_ab cascade select
+BENCHES := io heuristics memory memory_dedup proxy dsir kmeans dedup near_dedup quality eval_ab cascade select gradients
 
 .PHONY: install demo test test-fast bench soak lint run proxy data-samples docs clean
 
