@@ -44,13 +44,22 @@ def per_example_grads(model, layers, ids, labels, weights, chunk: int | None = N
     per_row = vmap(grad(loss_one), in_dims=(None, 0, 0, 0))
     chunk = chunk or ids.shape[0]
     parts: dict[str, list] = {k: [] for k in params}
+    # the fused attention kernels have no vmap rule (vmap would loop over rows): use the
+    # plain-matmul attention while vmapping, then restore the model's own setting
+    config = model.config
+    previous = getattr(config, "_attn_implementation", None)
     with torch.enable_grad(), warnings.catch_warnings():
-        # attention kernels without a vmap rule fall back to a loop; correct, only slower
         warnings.filterwarnings("ignore", message="There is a performance drop")
-        for lo in range(0, ids.shape[0], chunk):
-            g = per_row(params, ids[lo : lo + chunk], labels[lo : lo + chunk], weights[lo : lo + chunk])
-            for k in params:
-                parts[k].append(g[k].detach())
+        try:
+            if previous is not None:
+                config._attn_implementation = "eager"
+            for lo in range(0, ids.shape[0], chunk):
+                g = per_row(params, ids[lo : lo + chunk], labels[lo : lo + chunk], weights[lo : lo + chunk])
+                for k in params:
+                    parts[k].append(g[k].detach())
+        finally:
+            if previous is not None:
+                config._attn_implementation = previous
     out = {k: torch.cat(v) for k, v in parts.items()}
     for la in layers:
         if la.kind == "conv1d":
