@@ -142,7 +142,7 @@ def main() -> None:
                 pdr = _run(PANDAS, tmp, meta["tokens"], json.dumps(CAPS))
                 baseline[label] = {"pandas_s": round(pdr["seconds"], 2), "pandas_rss_mb": round(pdr["maxrss_mb"]),
                                    "kept_tokens": pdr["kept_tokens"]}
-            print(json.dumps({label: {**figures[label], **baseline.get(label, {})}}), file=sys.stderr, flush=True)
+            print(json.dumps({label: {"engine": figures[label], "pandas": baseline.get(label)}}), file=sys.stderr, flush=True)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     first, last = list(figures)[0], list(figures)[-1]

@@ -16,7 +16,7 @@ from datadiet.select.top_k import TopK
 from datadiet.stages.rank import select_in_memory
 
 SOURCES = ["web", "code", "books"]
-SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=60, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @st.composite
