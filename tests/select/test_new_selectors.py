@@ -137,3 +137,23 @@ def test_weighted_sample_is_per_row_and_top_k_at_temperature_zero():
     top = float_rank_key(t.column("score"), t.column("doc_id"), 0, descending=True)[0]
     assert set(np.flatnonzero(greedy)) == set(np.argsort(~top)[:50])
     assert sel.score_column() == "score"
+
+
+@pytest.mark.parametrize("documents,order", [(6, "easy_first"), (30, "hard_first")])
+def test_auto_in_a_pipeline_writes_its_choice_to_the_manifest(tmp_path, documents, order):
+    import pyarrow.parquet as pq
+
+    import datadiet
+
+    rng = np.random.default_rng(0)
+    texts = [" ".join(["word"] * int(n)) for n in rng.integers(1, 60, 40)]
+    table = pa.table({"id": [f"r{i}" for i in range(40)], "text": texts})
+    result = datadiet.Pipeline(
+        source=datadiet.Source.from_data(table, text_column="text", id_column="id"),
+        scorers=[datadiet.scorers.get_scorer("length")()], select=[Auto(score="length.words", switch=0.5)],
+        budget=Budget(documents=documents), output=tmp_path / "out", scheduler="synchronous", progress=False).run()
+    regime = result.manifest["budget"]["regime"]
+    assert regime["order"] == order and regime["share"] == pytest.approx(documents / 40)
+    kept = {len(t.split()) for t in pq.read_table(result.data_dir).column("text").to_pylist()}
+    words = sorted(len(t.split()) for t in texts)
+    assert max(kept) <= words[documents - 1] if order == "easy_first" else min(kept) >= words[-documents]
