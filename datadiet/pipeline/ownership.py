@@ -76,13 +76,13 @@ def _local_paths(source) -> list[Path]:
     entries = [source.paths] if isinstance(source.paths, str) else list(source.paths)
     if any("://" in str(e) and not str(e).startswith("file://") for e in entries):
         return []
-    from ..readers.source import _glob_root, _has_magic
+    from ..readers.source import _has_magic
 
     paths = {Path(shard.path).resolve() for shard in source.shards()}
     for entry in entries:
         text = str(entry).removeprefix("file://")
-        # a glob's root counts as input: a later run with a wider glob would read the output
-        paths.add(Path(_glob_root(text) or ".").resolve() if _has_magic(text) else Path(text).resolve())
+        if not _has_magic(text):
+            paths.add(Path(text).resolve())
     return sorted(paths)
 
 

@@ -13,6 +13,7 @@ from ..select.base import RowFilter
 from ..stages.engine import StepContext, engines, run_step
 from ..stages.score import run_score_task
 from ..stages.shard_ref import ShardRef
+from ..stages.unique_ids import check_unique_ids
 from ..stages.write import (
     FileTask,
     SummaryTask,
@@ -90,6 +91,9 @@ def _execute(pipe, plan, executor, plan_seconds: float, run: RunDir):
         refs = _refs(pipe, plan, run)
     if not refs:
         refs = _refs(pipe, plan, run)
+    if pipe.source.id_column and shard_stats:  # duplicate ids are an error (named), never merged
+        check_unique_ids(executor, run, refs, plan.shards, sum(st["rows"] for st in shard_stats),
+                         pipe.source.id_column)
 
     t0 = time.perf_counter()
     select_fp, last_step, extra, select_info = _select(pipe, plan, run, executor, refs, shard_stats)

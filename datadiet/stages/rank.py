@@ -140,10 +140,10 @@ def _range_filter(lo, hi):
 
 
 def _sums(labels, weight: np.ndarray) -> dict:
-    out: dict = {}
-    for label, w in zip(labels, weight.tolist()):
-        out[label] = out.get(label, 0) + w
-    return out
+    """Total weight per label (an Arrow column, array or list)."""
+    codes, uniq = label_codes(labels)
+    totals = np.bincount(codes, weights=weight, minlength=len(uniq)) if len(codes) else np.zeros(len(uniq))
+    return {u: int(t) for u, t in zip(uniq, totals.tolist())}
 
 
 def rank_partition(task: RangeTask) -> dict:
@@ -155,42 +155,53 @@ def rank_partition(task: RangeTask) -> dict:
     run.write_table(table, task.ranked(run), row_group_size=KEY_ROW_GROUP)
     weight = table.column("weight").to_numpy()
     return {"rows": table.num_rows, "weight": int(weight.sum()), "tokens": int(table.column("n_tokens").to_numpy().sum()),
-            "by_source": _sums(table.column("source").to_pylist(), weight),
-            "by_group": _sums(table.column("group").to_pylist(), weight)}
+            "by_source": _sums(table.column("source"), weight),
+            "by_group": _sums(table.column("group"), weight)}
 
 
-def _running(labels: list, weight: np.ndarray, offsets: dict) -> np.ndarray:
+def _running(codes: np.ndarray, uniq: list, weight: np.ndarray, offsets: dict) -> np.ndarray:
     """Each row's running total within its label (inclusive), continuing ``offsets``."""
-    codes, uniq = pd_codes(labels)
-    out = np.zeros(len(labels), dtype=np.int64)
-    for c, label in enumerate(uniq):
-        m = codes == c
-        out[m] = offsets.get(label, 0) + np.cumsum(weight[m])
+    if not len(codes):
+        return np.zeros(0, dtype=np.int64)
+    order = np.argsort(codes, kind="stable")
+    c, w = codes[order], weight[order].astype(np.int64)
+    cum = np.cumsum(w)
+    starts = np.r_[0, np.flatnonzero(np.diff(c)) + 1]
+    base = np.repeat(cum[starts] - w[starts], np.diff(np.r_[starts, len(c)]))
+    out = np.empty(len(c), dtype=np.int64)
+    out[order] = cum - base + np.array([offsets.get(u, 0) for u in uniq], dtype=np.int64)[c]
     return out
 
 
-def pd_codes(labels: list) -> tuple[np.ndarray, list]:
-    encoded = pa.array(labels, pa.string()).dictionary_encode(null_encoding="encode")
+def label_codes(labels) -> tuple[np.ndarray, list]:
+    """(code per row, distinct labels); nulls are the label None."""
+    if isinstance(labels, list):
+        labels = pa.array(labels, pa.string())
+    if isinstance(labels, pa.ChunkedArray):
+        labels = labels.combine_chunks()
+    encoded = labels.dictionary_encode(null_encoding="encode")
     return encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64), encoded.dictionary.to_pylist()
+
+
+_NO_LIMIT = np.iinfo(np.int64).max
 
 
 def _masks(table: pa.Table, opts: dict) -> dict:
     """floor / fill-candidate masks and why rows fail, from the range's offsets."""
     weight = table.column("weight").to_numpy()
-    sources = table.column("source").to_pylist()
-    groups = table.column("group").to_pylist()
-    src_cum = _running(sources, weight, opts["source_offsets"])
+    src, sources = label_codes(table.column("source"))
+    src_cum = _running(src, sources, weight, opts["source_offsets"])
     floors, caps, quotas = opts["floors"], opts["caps"], opts["quotas"]
     n = table.num_rows
     grp_ok = np.ones(n, dtype=bool)
     if quotas is not None:
-        grp_cum = _running(groups, weight, opts["group_offsets"])
-        grp_ok = grp_cum <= np.array([quotas.get(g, 0) for g in groups], dtype=np.int64)
-    cap_ok = src_cum <= np.array([caps.get(s, np.iinfo(np.int64).max) for s in sources], dtype=np.int64)
-    floor_row = (src_cum <= np.array([floors.get(s, -1) for s in sources], dtype=np.int64)) & grp_ok & cap_ok
+        grp, groups = label_codes(table.column("group"))
+        grp_cum = _running(grp, groups, weight, opts["group_offsets"])
+        grp_ok = grp_cum <= np.array([quotas.get(g, 0) for g in groups], dtype=np.int64)[grp]
+    cap_ok = src_cum <= np.array([caps.get(s, _NO_LIMIT) for s in sources], dtype=np.int64)[src]
+    floor_row = (src_cum <= np.array([floors.get(s, -1) for s in sources], dtype=np.int64)[src]) & grp_ok & cap_ok
     fill = ~floor_row & cap_ok & grp_ok
-    return {"weight": weight, "floor": floor_row, "fill": fill, "grp_ok": grp_ok, "cap_ok": cap_ok,
-            "sources": sources}
+    return {"weight": weight, "floor": floor_row, "fill": fill, "grp_ok": grp_ok, "cap_ok": cap_ok}
 
 
 def rank_eligible(task: RangeTask) -> dict:
@@ -488,7 +499,7 @@ def select_in_memory(sel: Ranker, table: pa.Table, budget, seed: int = 0) -> np.
     ranked = pa.table({"weight": pa.array(w, pa.int64()), "source": pa.array(sources, pa.string()),
                        "group": pa.array(_group_values(table.column(sel.group_column()).take(pa.array(order)))
                                          if sel.group_column() else [None] * len(order), pa.string())})
-    available = _sums(ranked.column("group").to_pylist(), w)
+    available = _sums(ranked.column("group"), w)
     quotas = sel.group_quotas(available, limit) if sel.group_column() else None
     known = set(sources)
     floors = _amounts(budget, budget.floors, limit, known, "floors")

@@ -83,7 +83,7 @@ def test_missing_text_column_fails_before_compute(tmp_path, samples):
 def test_bad_jsonl_lines_are_quarantined(tmp_path, samples):
     shutil.copy(samples / "bad" / "not_json.jsonl", tmp_path / "a.jsonl")
     shutil.copy(samples / "bad" / "bad_utf8.jsonl", tmp_path / "b.jsonl")
-    result = _run(tmp_path / "*.jsonl", tmp_path / "out", source_column=None)
+    result = _run(tmp_path / "*.jsonl", tmp_path / "out", source_column=None, id_column=None)  # both files reuse ids
     q = pa.concat_tables(read_dir(result.output_dir / "quarantine")).to_pylist()
     errors = sorted((r["file"], r["row"], r["error"]) for r in q)
     assert any(f == "a.jsonl" and "not JSON" in e and "line 3" in e for f, _, e in errors), errors

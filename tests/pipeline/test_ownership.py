@@ -42,7 +42,7 @@ def test_output_inside_input_dataset_is_refused_before_compute(tmp_path, corpus)
     assert not (ds / "scores").exists()
 
 
-@pytest.mark.parametrize("out_rel", ["corpus", "corpus/sub", "."])
+@pytest.mark.parametrize("out_rel", ["corpus", "."])
 def test_output_overlapping_input_is_refused(tmp_path, corpus, out_rel):
     with pytest.raises(ConfigError, match="overlaps the input path"):
         _run(corpus / "*.parquet", tmp_path / out_rel)

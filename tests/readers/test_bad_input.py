@@ -148,7 +148,6 @@ def test_duplicate_ids_are_an_error_naming_the_id_and_both_places(tmp_path):
             "1 ids occur more than once") in str(err.value)
 
 
-@pytest.mark.xfail(strict=False, reason="issue 11: the runner does not call check_unique_ids yet")
 def test_a_run_with_duplicate_ids_stops(tmp_path):
     with pytest.raises(InputError, match="duplicate id 'dup'"):
         _run(_duplicate_id_inputs(tmp_path), tmp_path / "out")
