@@ -103,8 +103,11 @@ def test_token_budget_is_a_prefix_of_the_ranking(tmp_path, corpus):
 def test_document_and_fraction_budgets(tmp_path, corpus, budget, expected):
     recipe = base_recipe(corpus / "*.parquet", tmp_path / "out", budget=budget)
     m = datadiet.Pipeline.from_config(recipe).run().manifest
-    if expected is None:
-        expected = int(0.25 * (m["counts"]["input_rows"] - m["counts"]["quarantined_rows"]))
+    if expected is None:  # a share of the rows entering the budget step (after the filters)
+        entering = m["budget"]["entering"]["rows"]
+        assert entering < m["counts"]["input_rows"] - m["counts"]["quarantined_rows"]
+        expected = int(0.25 * entering)
+        assert m["budget"]["limit"] == expected and "entering the budget step" in m["budget"]["fraction_of"]
     assert m["counts"]["selected_rows"] == expected
 
 
