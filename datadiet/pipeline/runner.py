@@ -66,7 +66,8 @@ def _execute(pipe, plan, executor, plan_seconds: float, run: RunDir):
     if filters:
         passes += [([s for s in specs if s.name not in cheap], "cascade") for specs in plan.rounds]
     alive, cascade_info = None, {}
-    for r, (specs, stage) in enumerate(p for p in passes if p[0]):
+    # the first pass always runs: it ingests every shard (narrow tables), scorers or not
+    for r, (specs, stage) in enumerate(p for i, p in enumerate(passes) if p[0] or i == 0):
         if stage == "cascade" and alive is None:
             alive, cascade_info = _cascade_filters(pipe, plan, run, executor, filters, cheap, refs)
         t0 = time.perf_counter()
