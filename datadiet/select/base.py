@@ -223,26 +223,14 @@ class Ranker(Selector):
         return score if isinstance(score, str) else None
 
 
-class Orderer(Selector):
+class Orderer(Ranker):
     """Orders the selected rows without dropping any (curricula): ``key`` as for a Ranker
-    (higher first), every row valid (rows without a score get the lowest key: last)."""
+    (higher first), every row valid (rows without a score get the lowest key: last); no
+    budget and no quotas."""
 
     kind = "orderer"
     reject_reason: ClassVar[str] = "order"
     quota_reason: ClassVar[str] = "order"
-
-    def key(self, table: pa.Table, seed: int) -> tuple[np.ndarray, np.ndarray]:
-        raise NotImplementedError
-
-    def group_column(self) -> str | None:
-        return None
-
-    def group_quotas(self, available: dict, limit: int) -> dict | None:
-        return None
-
-    def score_column(self) -> str | None:
-        score = getattr(self, "score", None)
-        return score if isinstance(score, str) else None
 
 
 def group_codes(values: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, list]:

@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 
 from ..hashing import hash_strings
 from ..rundir import RunDir
-from ..select.base import Budget, GroupSelector, Orderer, Ranker, RowFilter, Selector
+from ..select.base import Budget, GroupSelector, Orderer, RowFilter, Selector
 from .engine import engine
 from .score import ingest_paths
 from .shard_ref import ShardRef
@@ -195,7 +195,7 @@ def validate_steps(steps: list[Selector], budget: Budget | None) -> None:
     from .engine import engines
 
     ENGINES = engines()
-    rankers = [i for i, sel in enumerate(steps) if isinstance(sel, Ranker)]
+    rankers = [i for i, sel in enumerate(steps) if sel.kind == "ranker"]
     for i, sel in enumerate(steps):
         if sel.kind not in ENGINES:
             raise ConfigError(f"select[{i}]: {type(sel).__name__} has kind {sel.kind!r}; "
