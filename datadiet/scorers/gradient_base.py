@@ -246,20 +246,11 @@ class GradientScorer(ProxyScorer):
             return
         import copy
 
-        import torch
-
         from ..gradients.params import resolve_layers
-        from ..models.loading import load_causal_lm, load_tokenizer, resolve_device
-        from .proxy_base import _set_threads
 
         self.check()
-        _set_threads(torch, self.num_threads)
-        paths = self.model_paths()
-        self._device = resolve_device(self.device)
-        self._tokenizer = load_tokenizer(paths[0], trust_remote_code=self.trust_remote_code)
         engines = []
-        for path in paths:
-            model = load_causal_lm(path, dtype=self.dtype, device=self.device, trust_remote_code=self.trust_remote_code)
+        for path, model in self.load_models():
             if self._uses_lora():
                 model = self._with_lora(copy.deepcopy(model)).to(self._device)
             layers = resolve_layers(model, self.params, f"{self.registry_name}: params")

@@ -177,20 +177,23 @@ class ProxyScorer(Scorer):
     def setup(self) -> None:
         if getattr(self, "_engine", None) is not None:
             return
+        self.check_models()
+        self._models = [model for _, model in self.load_models()]
+        self._engine = self._make_engine(self._models)
+
+    def load_models(self) -> list[tuple]:
+        """(path, model) per model directory, on this worker's device; sets the tokenizer
+        (the first model's) and the torch thread count. Call after the checks."""
         import torch
 
         from ..models.loading import load_causal_lm, load_tokenizer, resolve_device
 
-        self.check_models()
         _set_threads(torch, self.num_threads)
         paths = self.model_paths()
         self._device = resolve_device(self.device)
         self._tokenizer = load_tokenizer(paths[0], trust_remote_code=self.trust_remote_code)
-        self._models = [
-            load_causal_lm(p, dtype=self.dtype, device=self.device, trust_remote_code=self.trust_remote_code)
-            for p in paths
-        ]
-        self._engine = self._make_engine(self._models)
+        return [(p, load_causal_lm(p, dtype=self.dtype, device=self.device, trust_remote_code=self.trust_remote_code))
+                for p in paths]
 
     def _model_context(self, model) -> int:
         cfg = model.config
