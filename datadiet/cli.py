@@ -37,14 +37,15 @@ def pipeline_from_args(args):
         config["budget"] = parse_budget(args.budget)
     overrides = {"input": args.input, "output": args.output, "scheduler": args.scheduler,
                  "workers": args.workers, "progress": False if args.quiet else None,
-                 "overwrite": True if args.overwrite else None, "recipe_dir": Path(args.recipe).parent}
+                 "overwrite": True if args.overwrite else None, "recipe_dir": Path(args.recipe).parent,
+                 "work_dir": args.work_dir}
     try:
         return Pipeline.from_config(config, **overrides)
     except ConfigError as exc:
         raise blame(exc, args.set) from None
 
 
-def summary(manifest: dict, out: Path) -> str:
+def summary(manifest: dict, out: Path | str) -> str:
     c, t = manifest["counts"], manifest["tokens"]
     lines = [
         f"rows in:      {c['input_rows']:,}",
@@ -58,21 +59,42 @@ def summary(manifest: dict, out: Path) -> str:
     if budget:
         lines.append(f"budget:       {budget['used']:,} of {budget['limit']:,} {budget['unit']}"
                      + (" (budget >= what was available: all eligible rows kept)" if budget.get("exceeds_available") else ""))
-    lines += [f"output:       {out / 'data'}", f"manifest:     {out / 'manifest.json'}",
-              f"report:       {out / 'report.html'}"]
+    lines += [f"output:       {out}/data", f"manifest:     {out}/manifest.json", f"report:       {out}/report.html"]
+    if manifest.get("store"):
+        lines.append(f"work dir:     {manifest['store']['work_dir']}")
     return "\n".join(lines)
 
 
-def _inspect(args) -> int:
-    path = Path(args.run_dir)
+def _read_manifest(where: str) -> tuple[dict, str]:
+    """The manifest of a run directory or URL (or a manifest file), and the run's location."""
+    from .urls import is_remote
+
+    if is_remote(where):
+        import fsspec
+
+        from .urls import require_filesystem
+
+        require_filesystem(where, "inspect")
+        url = where.rstrip("/")
+        url = url[: -len("/manifest.json")] if url.endswith("/manifest.json") else url
+        try:
+            with fsspec.open(f"{url}/manifest.json", "rb") as fh:
+                return json.loads(fh.read()), url
+        except FileNotFoundError:
+            raise DatadietError(f"no manifest.json in {url} (not a finished run, or one still in progress)") from None
+    path = Path(where)
     manifest_path = path / "manifest.json" if path.is_dir() else path
     if not manifest_path.is_file():
         raise DatadietError(f"no manifest.json in {path}")
-    manifest = json.loads(manifest_path.read_text())
+    return json.loads(manifest_path.read_text()), str(manifest_path.parent)
+
+
+def _inspect(args) -> int:
+    manifest, location = _read_manifest(args.run_dir)
     if args.json:
         print(json.dumps(manifest, indent=2))
         return 0
-    print(summary(manifest, manifest_path.parent))
+    print(summary(manifest, location))
     c = manifest["counts"]
     print("\nby source:")
     for src, d in c["by_source"].items():
@@ -148,6 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--budget", help="replace the budget: tokens=1e6, documents=500, 10%%, tokens=10%%")
     run.add_argument("--overwrite", action="store_true",
                      help="replace a different earlier run in the output directory")
+    run.add_argument("--work-dir", help="with a URL output (s3://, gs://): where the run works before "
+                     "publishing (default ~/.cache/datadiet/runs/<hash>; shared by all workers on a cluster)")
     run.add_argument("--dry-run", action="store_true", help="print the plan (rows, tokens, FLOPs, time) and stop")
     run.set_defaults(func=_run)
     inspect = sub.add_parser("inspect", help="summarise a run directory's manifest")

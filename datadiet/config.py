@@ -28,13 +28,13 @@ from .recipe_paths import check_recipe_inputs, resolve_recipe_paths
 from .registry import get
 from .select.base import Budget
 from .stages.score import ScorerSpec
-from .urls import local_output, require_filesystem
+from .urls import is_remote, local_output, require_filesystem
 
 TOP_LEVEL = {"source", "target", "targets", "scorers", "select", "budget", "output", "execution", "seed",
              "curriculum", "cascade"}
 OUTPUT_KEYS = {"path", "target_file_bytes", "include_scores", "overwrite", "ranking", "marginal_gain_threshold",
-               "order"}
-EXECUTION_KEYS = {"scheduler", "workers", "progress"}
+               "order", "storage_options"}
+EXECUTION_KEYS = {"scheduler", "workers", "progress", "work_dir"}
 
 
 def load_recipe(path: str | Path) -> dict:
@@ -148,7 +148,7 @@ def pipeline_kwargs(config: dict, overrides: dict | None = None) -> dict:
     _check_keys(execution, EXECUTION_KEYS, "execution")
     kwargs = dict(
         source=source, target=target, scorers=specs, select=steps, budget=budget,
-        output=local_output(overrides.get("output", output.get("path", "out")),
+        output=_output_path(overrides.get("output", output.get("path", "out")),
                             "--output" if "output" in overrides else "output.path"),
         seed=config.get("seed", 0),
         scheduler=overrides.get("scheduler", execution.get("scheduler", "local")),
@@ -161,7 +161,12 @@ def pipeline_kwargs(config: dict, overrides: dict | None = None) -> dict:
         marginal_gain_threshold=output.get("marginal_gain_threshold"),
         order=output.get("order", "auto"),
         cascade=config.get("cascade", False),
+        work_dir=overrides.get("work_dir") or execution.get("work_dir"),
+        output_storage_options=output.get("storage_options"),
     )
+    if kwargs["output_storage_options"] is not None and not isinstance(kwargs["output_storage_options"], dict):
+        raise ConfigError("output.storage_options must be a mapping (fsspec options of the output filesystem). "
+                          f"Got {kwargs['output_storage_options']!r} instead.")
     if kwargs["workers"] is not None and (not isinstance(kwargs["workers"], int) or kwargs["workers"] < 1):
         raise ConfigError(f"execution.workers must be an int >= 1. Got {kwargs['workers']!r} instead.")
     if not isinstance(kwargs["cascade"], bool):
@@ -171,6 +176,14 @@ def pipeline_kwargs(config: dict, overrides: dict | None = None) -> dict:
     if not isinstance(kwargs["include_scores"], bool):
         raise ConfigError(f"output.include_scores must be a bool. Got {kwargs['include_scores']!r} instead.")
     return kwargs
+
+
+def _output_path(path, where: str) -> str:
+    """A local directory, or a URL whose fsspec filesystem is installed."""
+    if is_remote(str(path)):
+        require_filesystem(str(path), where)
+        return str(path)
+    return local_output(path, where)
 
 
 def pipeline_config(pipe) -> dict:
@@ -191,7 +204,8 @@ def pipeline_config(pipe) -> dict:
         "output": {"path": str(pipe.output), "target_file_bytes": pipe.target_file_bytes,
                    "include_scores": pipe.include_scores, "ranking": pipe.write_ranking, "order": pipe.order,
                    "marginal_gain_threshold": pipe.gain_threshold},
-        "execution": {"scheduler": pipe.scheduler, "workers": pipe.workers},
+        "execution": {"scheduler": pipe.scheduler, "workers": pipe.workers,
+                      **({"work_dir": str(pipe.work_dir)} if pipe.work_dir else {})},
         "seed": pipe.seed,
         "cascade": pipe.cascade,
     }

@@ -2,7 +2,7 @@
 recipe runs the same from any working directory. Paths given on the command line
 (``--input``, ``-o``) stay relative to the current directory.
 
-Resolved: ``source``/``target``/``targets.*`` ``paths`` and ``tokenizer``, ``output.path``,
+Resolved: ``source``/``target``/``targets.*`` ``paths`` and ``tokenizer``, ``output.path``, ``execution.work_dir``,
 ``budget.plan``, and the scorer parameters naming local files (:data:`SCORER_PATH_PARAMS`).
 URLs and absolute paths are left as they are.
 
@@ -52,6 +52,7 @@ def resolve_recipe_paths(config: dict, base_dir: str | os.PathLike) -> dict:
         for target in config["targets"].values():
             _resolve_keys(target, ("paths", "tokenizer"), base_dir)
     _resolve_keys(config.get("output"), ("path",), base_dir)
+    _resolve_keys(config.get("execution"), ("work_dir",), base_dir)
     _resolve_keys(config.get("budget"), ("plan",), base_dir)
     for entry in config.get("scorers") or []:
         _resolve_keys(entry, SCORER_PATH_PARAMS, base_dir)

@@ -46,9 +46,19 @@ def require_filesystem(path: str, where: str) -> None:
 
 
 def local_output(path, where: str = "output.path") -> str:
-    """``path`` as a local directory; a URL is refused (remote outputs are not written yet)."""
+    """``path`` as a local directory (``file://`` stripped). URL outputs are published through
+    fsspec by pipeline/object_store.py, never turned into local folders named ``s3:``."""
     text = str(path)
     if is_remote(text):
-        raise ConfigError(f"{where}: {text!r} is a URL; datadiet writes its output to a local directory "
-                          "for now. Write to a local path and copy it (e.g. `aws s3 sync OUT s3://...`)")
+        raise ConfigError(f"{where}: {text!r} is a URL, not a local directory")
+    return text[len("file://"):] if text.startswith("file://") else text
+
+
+def local_run_dir(path, command: str) -> str:
+    """``path`` for a command that works on a local run directory; a URL output names its
+    work directory (``datadiet inspect URL`` prints it) instead of failing obscurely."""
+    text = str(path)
+    if is_remote(text):
+        raise ConfigError(f"datadiet {command}: {text!r} is a URL output; {command} works on a local run directory: "
+                          "use the run's work directory (`datadiet inspect URL` prints it as 'work dir')")
     return text[len("file://"):] if text.startswith("file://") else text

@@ -1,5 +1,5 @@
-"""URL inputs need their fsspec filesystem (named extra when missing); URL outputs are refused
-before any compute instead of becoming a local folder named ``s3:``."""
+"""URL inputs and outputs need their fsspec filesystem (named extra when missing), checked
+before any compute; a URL output never becomes a local folder named ``s3:``."""
 
 from __future__ import annotations
 
@@ -33,10 +33,11 @@ def test_s3_input_without_s3fs_names_the_extra(tmp_path):
     assert not (tmp_path / "o").exists()
 
 
-def test_url_output_is_refused_before_compute(tmp_path):
+def test_url_output_without_s3fs_names_the_extra_before_compute(tmp_path):
     proc = cli_without_s3fs(["run", DEMO, "-o", "s3://bucket/run", "--scheduler", "synchronous"], tmp_path)
     assert proc.returncode == 2, proc.stderr
-    assert "'s3://bucket/run' is a URL" in proc.stderr and "Traceback" not in proc.stderr
+    assert "--output: 's3://bucket/run'" in proc.stderr and "pip install 'datadiet[s3]'" in proc.stderr
+    assert "Traceback" not in proc.stderr
     assert not (tmp_path / "s3:").exists() and list(tmp_path.iterdir()) == []
 
 

@@ -48,21 +48,28 @@ class RunResult:
         result.manifest["counts"]["selected_rows"], result.data_dir
     """
 
-    output_dir: Path
+    #: a local directory, or the URL of an object-store output
+    output_dir: Path | str
     manifest: dict
+    storage_options: dict = field(default_factory=dict)
 
     @property
-    def data_dir(self) -> Path:
-        return self.output_dir / "data"
+    def data_dir(self) -> Path | str:
+        return f"{self.output_dir}/data" if isinstance(self.output_dir, str) else self.output_dir / "data"
 
     @property
-    def manifest_path(self) -> Path:
-        return self.output_dir / "manifest.json"
+    def manifest_path(self) -> Path | str:
+        return f"{self.output_dir}/manifest.json" if isinstance(self.output_dir, str) \
+            else self.output_dir / "manifest.json"
 
     def load(self):
         """The selected rows as a ``datasets.Dataset``."""
         import datasets
 
+        if isinstance(self.output_dir, str):  # the files the manifest (the commit marker) names
+            files = [f"{self.output_dir}/{rel}" for rel in self.manifest["outputs"].get("data", [])]
+            return datasets.load_dataset("parquet", data_files=files, split="train",
+                                         storage_options=self.storage_options or None)
         return datasets.load_dataset("parquet", data_dir=str(self.data_dir), split="train")
 
 
@@ -112,14 +119,24 @@ class Pipeline:
         curriculum=None,
         cascade: bool = False,
         recipe: dict | None = None,
+        work_dir: str | Path | None = None,
+        output_storage_options: dict | None = None,
     ):
         self.source = source if isinstance(source, Source) else Source.from_data(source)
         self.specs = [_as_spec(s, i) for i, s in enumerate(scorers or [])]
         self.steps = list(select or [])
         self.budget = budget
-        from ..urls import local_output
+        from ..urls import is_remote, local_output
 
-        self.output = Path(local_output(output))
+        #: a local directory, or a URL published through fsspec (see pipeline/object_store.py)
+        if is_remote(output):
+            from ..urls import require_filesystem
+
+            require_filesystem(str(output), "output")
+        self.output = str(output).rstrip("/") if is_remote(output) else Path(local_output(output))
+        self.output_storage_options = dict(output_storage_options or {})
+        #: where a URL output's run works (scores, fits, staging) before publishing
+        self.work_dir = Path(work_dir) if work_dir is not None else None
         self.targets = target if isinstance(target, dict) else ({"default": target} if target is not None else {})
         self.seed = seed
         self.scheduler = scheduler
@@ -192,9 +209,26 @@ class Pipeline:
         plan = self.plan()
         from .ownership import check_not_input
 
-        check_not_input(self.output, {"input": self.source,
-                                      **{f"target {name!r}": t for name, t in self.targets.items()}})
+        sources = {"input": self.source, **{f"target {name!r}": t for name, t in self.targets.items()}}
+        if self.remote_output:
+            from .object_store import check_not_input_url
+
+            check_not_input_url(self.output, sources)
+        check_not_input(self.run_root, sources)
         return plan
+
+    @property
+    def remote_output(self) -> bool:
+        return isinstance(self.output, str)
+
+    @property
+    def run_root(self) -> Path:
+        """The local directory the run works in: the output, or a URL output's work directory."""
+        if not self.remote_output:
+            return self.output
+        from .object_store import default_work_dir
+
+        return self.work_dir or default_work_dir(self.output)
 
     def plan(self) -> Plan:
         if self._plan is not None:

@@ -19,9 +19,10 @@ from ..errors import InputError
 
 def reselect(out: str | Path, budget: dict, progress: bool = False, scheduler: str | None = None):
     """Reruns the recipe recorded in ``OUT/manifest.json`` with ``budget`` in place."""
+    from ..urls import local_run_dir
     from .pipeline import Pipeline
 
-    out = Path(out)
+    out = Path(local_run_dir(out, "select"))
     manifest_path = out / "manifest.json"
     if not manifest_path.is_file() or (out / ".datadiet" / "in_progress.json").exists():
         raise InputError(f"{out} is not a finished datadiet run (no manifest.json, or a run is in progress)")

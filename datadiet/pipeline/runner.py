@@ -36,16 +36,39 @@ from .manifest import build_manifest
 
 
 def execute(pipe, plan, executor, plan_seconds: float):
-    run = RunDir(pipe.output)
+    run = RunDir(pipe.run_root)
     run.root.mkdir(parents=True, exist_ok=True)
     lock = ownership.RunLock(run)
     lock.acquire()
     try:
-        ownership.claim(run, run_identity(pipe, plan), getattr(pipe, "overwrite", False))
+        run_id = run_identity(pipe, plan)
+        store = None
+        if pipe.remote_output:  # the store is checked and marked before any compute
+            from .object_store import StoreOutput, claim_store
+
+            store = StoreOutput(pipe.output, pipe.output_storage_options)
+            claim_store(store, run_id, pipe.overwrite)
+        # a URL output's work directory is datadiet's own: the store decides about overwriting
+        ownership.claim(run, run_id, pipe.overwrite or store is not None)
         ownership.clean_temp_files(run)
-        return _execute(pipe, plan, executor, plan_seconds, run)
+        result = _execute(pipe, plan, executor, plan_seconds, run)
+        if store is None:
+            return result
+        from .object_store import publish_to_store
+        from .pipeline import RunResult
+
+        manifest = publish_to_store(store, run, run_id, result.manifest, executor, sidecar_dirs(plan, run))
+        return RunResult(store.url, manifest, store.storage_options)
     finally:
         lock.release()
+
+
+def sidecar_dirs(plan, run: RunDir) -> list[Path]:
+    """The score sidecar folders of this run: the ingest tables and one per scorer."""
+    folders = {run.narrow_table(plan.ingest_fp, "x").parent}
+    folders |= {run.sidecar(spec.name, spec.fingerprint, "x").parent
+                for spec in plan.producers.values() if spec.fingerprint}
+    return sorted(folders)
 
 
 def run_identity(pipe, plan) -> str:

@@ -18,6 +18,9 @@ def add_report_parser(sub) -> None:
 
 
 def _report(args) -> int:
+    from ..urls import local_run_dir
+
+    args.run_dir = local_run_dir(args.run_dir, "report")
     manifest = read_manifest(args.run_dir)
     target = Path(args.output) if args.output else Path(args.run_dir) / "report.html"
     html = build_report(args.run_dir, manifest)

@@ -168,9 +168,12 @@ def test_temp_files_of_killed_attempts_are_removed(tmp_path, corpus):
     assert not [p for p in out.rglob("*.tmp") if ownership.TEMP_PATTERN.match(p.name)]
 
 
-def test_python_api_refuses_url_output_and_names_missing_filesystem(tmp_path):
-    with pytest.raises(ConfigError, match="is a URL"):
-        datadiet.Pipeline(source=datadiet.Source(paths=str(tmp_path / "*.parquet")), output="s3://bucket/run")
+def test_python_api_names_missing_filesystem_for_url_input_and_output(tmp_path):
+    code = ("import sys; sys.modules['s3fs'] = None\nimport datadiet\n"
+            "try:\n    datadiet.Pipeline(source=datadiet.Source(paths='x.parquet'), output='s3://bucket/run')\n"
+            "except datadiet.DatadietError as e:\n    print('ERR', e)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert "ERR output: 's3://bucket/run'" in proc.stdout and "datadiet[s3]" in proc.stdout, proc.stderr
     code = ("import sys; sys.modules['s3fs'] = None\nimport datadiet\n"
             "p = datadiet.Pipeline(source=datadiet.Source(paths='s3://bucket/x/*.parquet'), output='out')\n"
             "try:\n    p.validate()\nexcept datadiet.DatadietError as e:\n    print('ERR', e)\n")
