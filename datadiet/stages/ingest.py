@@ -39,6 +39,9 @@ class IngestBatch:
     quarantine: list[dict] = field(default_factory=list)
 
 
+_WORD_BYTES = bytes(int(b >= 0x80 or chr(b).isalnum() and chr(b).isascii() or b == 95) for b in range(256))
+
+
 def count_word_pieces(text: pa.Array) -> pa.Array:
     """Fast default token count: word pieces as the regex ``\\w+|[^\\w\\s]`` defines them
     (each run of word characters, and each other non-space character), computed over the
@@ -55,16 +58,21 @@ def count_word_pieces(text: pa.Array) -> pa.Array:
     data = text.buffers()[2]
     d = np.frombuffer(data, dtype=np.uint8)[offsets[0]:offsets[-1]] if data is not None else np.zeros(0, np.uint8)
     offsets = offsets - offsets[0]
-    low = d | np.uint8(0x20)
-    word = (d >= 0x80) | ((low >= 97) & (low <= 122)) | ((d >= 48) & (d <= 57)) | (d == 95)
-    prev = np.empty_like(word)
-    if len(word):
-        prev[0] = False
-        prev[1:] = word[:-1]
-        starts = offsets[:-1][offsets[:-1] < len(d)]
-        prev[starts] = False  # a document's first byte never continues the previous one's word
-    where = np.flatnonzero((word & ~prev) | ~(word | (d <= 32)))
-    counts = np.diff(np.searchsorted(where, offsets))
+    # a byte starts no piece when it is a space or continues a word (within one document)
+    word = np.frombuffer(d.tobytes().translate(_WORD_BYTES), dtype=bool)
+    skip = np.less_equal(d, 32)
+    cont = np.empty(len(d), bool)
+    np.logical_and(word[1:], word[:-1], out=cont[1:])
+    cont[:1] = False
+    firsts = offsets[:-1][(offsets[:-1] > 0) & (offsets[:-1] < offsets[1:])]
+    cont[firsts] = False
+    skip |= cont
+    # pieces per document: its bytes that are not skipped, counted in C by utf8_length
+    # over marks that are 0x80 (a UTF-8 continuation byte) exactly where a byte is skipped
+    marks = np.left_shift(skip.view(np.uint8), 7)
+    marked = pa.Array.from_buffers(pa.large_string() if wide else pa.string(), len(text), [
+        None, pa.py_buffer(offsets if wide else offsets.astype(np.int32)), pa.py_buffer(marks)])
+    counts = pc.utf8_length(marked).to_numpy(zero_copy_only=False).astype(np.int64)
     return pa.array(counts, pa.int64(), mask=np.asarray(text.is_null().to_numpy(zero_copy_only=False)))
 
 

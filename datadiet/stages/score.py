@@ -116,6 +116,7 @@ def _pass_over_text(run: RunDir, task: ScoreTask, todo: list[ScorerSpec], narrow
             stats.rows += view.num_rows
             if narrow_writer is not None:
                 narrow_writer.write(item.narrow)
+                stats.tokens += int(pc.sum(item.narrow.column("n_tokens")).as_py() or 0)
             mask, why = alive.next(view.num_rows) if alive else (None, None)
             for spec in todo:
                 batch = _score(spec, view, stats) if mask is None else _score_alive(spec, view, mask, why, stats)
@@ -128,7 +129,8 @@ def _pass_over_text(run: RunDir, task: ScoreTask, todo: list[ScorerSpec], narrow
         if narrow_writer is not None:
             if quarantine:
                 run.write_table(pa.Table.from_pylist(quarantine, schema=QUARANTINE_SCHEMA), quarantine_path)
-            narrow_writer.close(metadata={"quarantined_rows": sum((q["n_rows"] or 0) for q in quarantine),
+            narrow_writer.close(metadata={"rows": stats.rows, "tokens": stats.tokens,
+                                          "quarantined_rows": sum((q["n_rows"] or 0) for q in quarantine),
                                           "unreadable": [q["error"] for q in quarantine if q["n_rows"] is None]})
     except BaseException:
         for w in list(writers.values()) + ([narrow_writer] if narrow_writer else []):
@@ -156,6 +158,7 @@ def _pass_over_sidecars(run: RunDir, task: ScoreTask, todo: list[ScorerSpec], na
 class _Stats:
     def __init__(self, specs):
         self.rows = 0
+        self.tokens = 0
         self.null_reasons = {s.name: Counter() for s in specs}
         self.seconds = {s.name: 0.0 for s in specs}
         self.scored = {s.name: 0 for s in specs}
@@ -254,7 +257,11 @@ class _InputColumns:
 
 def _collect(run: RunDir, task: ScoreTask, narrow_path: Path, reused: bool) -> dict:
     meta = read_metadata(narrow_path)
-    narrow = pq.read_table(narrow_path, columns=["n_tokens", "source"])
+    if "rows" in meta and "tokens" in meta:  # written by the pass itself; older tables are read
+        rows, tokens = meta["rows"], meta["tokens"]
+    else:
+        n_tokens = pq.read_table(narrow_path, columns=["n_tokens"]).column("n_tokens")
+        rows, tokens = len(n_tokens), int(pc.sum(n_tokens).as_py() or 0)
     scorers = {}
     for spec in task.specs:
         smeta = read_metadata(spec.sidecar(run, task.shard.key))
@@ -262,8 +269,8 @@ def _collect(run: RunDir, task: ScoreTask, narrow_path: Path, reused: bool) -> d
                               "rows_scored": smeta.get("rows_scored"), "tokens_skipped": smeta.get("tokens_skipped", 0)}
     return {
         "shard": task.shard.key,
-        "rows": narrow.num_rows,
-        "tokens": int(pa.compute.sum(narrow.column("n_tokens")).as_py() or 0),
+        "rows": rows,
+        "tokens": tokens,
         "quarantined_rows": meta.get("quarantined_rows", 0),
         "unreadable": meta.get("unreadable", []),
         "scorers": scorers,

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ..readers.base import Shard
@@ -37,25 +38,30 @@ def shard_summary(task: SummaryTask) -> dict:
     """Counts for the manifest and byte totals for the layout, from the final state."""
     run = RunDir(task.ref.root)
     narrow = pq.read_table(ingest_paths(run, task.ref.ingest_fp, task.ref.key)[0])
-    keep = _final_keep(run, task.fp, task.step, task.ref.key, narrow.num_rows)
     state = _final_state(run, task.fp, task.step, task.ref.key)
+    keep = np.ones(narrow.num_rows, bool) if state is None else state.column("keep").to_numpy(zero_copy_only=False)
     tokens = narrow.column("n_tokens").to_numpy()
     nbytes = narrow.column("n_bytes").to_numpy()
-    sources = np.asarray(narrow.column("source").to_pylist(), dtype=object)
     out = {
         "selected_rows": int(keep.sum()), "rejected_rows": int((~keep).sum()),
         "selected_tokens": int(tokens[keep].sum()), "rejected_tokens": int(tokens[~keep].sum()),
         "selected_bytes": int(nbytes[keep].sum()), "rejected_bytes": int(nbytes[~keep].sum()),
         "by_source": {}, "reasons": {},
     }
-    for src in sorted(set(sources.tolist())):
-        m = sources == src
-        out["by_source"][src] = {"selected": int((keep & m).sum()), "rejected": int((~keep & m).sum()),
-                                 "selected_tokens": int(tokens[keep & m].sum())}
-    if state is not None:
-        reasons = state.column("reason").to_pylist()
-        for r in (reasons[i] for i in np.flatnonzero(~keep).tolist()):
-            out["reasons"][r] = out["reasons"].get(r, 0) + 1
+    codes = pc.dictionary_encode(narrow.column("source").combine_chunks())
+    names, index = codes.dictionary.to_pylist(), codes.indices.to_numpy(zero_copy_only=False)
+    n = len(names)
+    selected = np.bincount(index[keep], minlength=n)
+    rejected = np.bincount(index[~keep], minlength=n)
+    kept_tokens = np.zeros(n, np.int64)
+    np.add.at(kept_tokens, index[keep], tokens[keep])
+    for i in sorted(range(n), key=names.__getitem__):
+        out["by_source"][names[i]] = {"selected": int(selected[i]), "rejected": int(rejected[i]),
+                                      "selected_tokens": int(kept_tokens[i])}
+    if state is not None and not keep.all():
+        counts = pc.value_counts(state.column("reason").filter(pa.array(~keep)))
+        for r, c in zip(counts.field("values").to_pylist(), counts.field("counts").to_pylist()):
+            out["reasons"][r] = c
     return out
 
 
@@ -145,9 +151,10 @@ def write_file(task: FileTask) -> dict:
     stats: dict = {}
     writer = run.writer(staged, _out_schema(task), row_group_size=ROW_GROUP_ROWS)
     groups = _RowGroups(writer)
+    columns = ["row", "n_bytes"] + (["doc_id"] if _needs_doc_id(task) else [])
     try:
         for ref, shard, start in zip(task.refs, task.shards, task.starts):
-            narrow = pq.read_table(ingest_paths(run, ref.ingest_fp, ref.key)[0], columns=["row", "n_bytes", "doc_id"])
+            narrow = pq.read_table(ingest_paths(run, ref.ingest_fp, ref.key)[0], columns=columns)
             state = _final_state(run, task.select_fp, task.step, ref.key)
             keep = _final_keep(run, task.select_fp, task.step, ref.key, narrow.num_rows)
             pos = np.flatnonzero(keep if want_kept else ~keep)
@@ -171,9 +178,14 @@ def write_file(task: FileTask) -> dict:
     return {"rows": groups.rows, **summary}
 
 
+def _needs_doc_id(task: FileTask) -> bool:
+    """Whether the rows written carry their doc ids (rejected rows, or with their scores)."""
+    return task.kind == "rejected" or task.include_scores
+
+
 def _out_schema(task: FileTask) -> pa.Schema:
     fields = list(task.schema)
-    if task.kind == "rejected" or task.include_scores:
+    if _needs_doc_id(task):
         fields.append(pa.field("doc_id", pa.string()))
     if task.kind == "rejected":
         fields.append(pa.field("reason", pa.string()))
@@ -187,7 +199,7 @@ def _out_schema(task: FileTask) -> pa.Schema:
 def _extra_columns(task: FileTask, ref: ShardRef, narrow: pa.Table, state, pos: np.ndarray) -> dict:
     idx = pa.array(pos)
     cols = {}
-    if task.kind == "rejected" or task.include_scores:
+    if _needs_doc_id(task):
         cols["doc_id"] = narrow.column("doc_id").take(idx)
     if task.kind == "rejected":
         for name in ["reason"] + list(task.extra):
@@ -211,19 +223,30 @@ def _read_rows(task: FileTask, shard: Shard, rows: np.ndarray, extra: dict, stat
     for item in reader.read(shard, task.source.batch_size, schema=task.schema, rows=(lo, hi)):
         if item.batch is None or item.rows[-1] < lo or item.rows[0] > hi:
             continue
-        mask = np.isin(item.rows, rows, assume_unique=True)
-        n = int(mask.sum())
+        idx = _wanted(item.rows, rows)
+        n = len(idx)
         if not n:
             continue
-        table = pa.Table.from_batches([item.batch]).filter(pa.array(mask))
+        table = pa.Table.from_batches([item.batch])
+        if n < table.num_rows:  # a contiguous run is a zero-copy slice
+            table = table.slice(int(idx[0]), n) if idx[-1] - idx[0] + 1 == n else table.take(pa.array(idx))
         if task.stats_specs:
             _selection_stats(task, table, extra.get("doc_id").slice(done, n) if "doc_id" in extra else None, stats)
         for name, column in extra.items():
             table = table.append_column(name, column.slice(done, n))
         done += n
-        yield table.cast(schema)
+        yield table if table.schema.equals(schema) else table.cast(schema)
     if done != len(rows):
         raise OSError(f"{shard.label} changed since it was scored: expected {len(rows)} rows, read {done}")
+
+
+def _wanted(batch_rows: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Positions in a batch (file rows ``batch_rows``, ascending) of the wanted ``rows``."""
+    a, b = int(np.searchsorted(rows, batch_rows[0])), int(np.searchsorted(rows, batch_rows[-1], side="right"))
+    want = rows[a:b]
+    if batch_rows[-1] - batch_rows[0] + 1 == len(batch_rows):  # consecutive rows: plain arithmetic
+        return want - batch_rows[0]
+    return np.flatnonzero(np.isin(batch_rows, want, assume_unique=True))
 
 
 def _selection_stats(task: FileTask, table: pa.Table, doc_id, stats: dict) -> None:
