@@ -10,6 +10,10 @@ Example::
 
 __version__ = "0.1.0"
 
+from .workers import ignore_sigint_in_local_workers  # noqa: E402
+
+ignore_sigint_in_local_workers()  # first, before the heavy imports a Ctrl-C could interrupt
+
 from .errors import (  # noqa: E402
     BudgetError,
     ConfigError,

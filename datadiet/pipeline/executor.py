@@ -18,6 +18,7 @@ from functools import partial
 
 from ..errors import ConfigError, StageError
 from ..logs import dask_log_level
+from ..workers import local_worker_environ
 from .progress import StageProgress
 
 log = logging.getLogger("datadiet.executor")
@@ -158,7 +159,7 @@ class DaskExecutor(Executor):
         else:
             self.n_workers = n_workers or os.cpu_count() or 1
             gpus = local_gpu_count()
-            with warnings.catch_warnings():
+            with warnings.catch_warnings(), local_worker_environ():
                 warnings.filterwarnings("ignore", message=".*already in use", category=UserWarning)
                 self._cluster = LocalCluster(
                     n_workers=self.n_workers, threads_per_worker=1, processes=True, host="127.0.0.1",

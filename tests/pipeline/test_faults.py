@@ -38,9 +38,10 @@ def _start(recipe: Path, out: Path, scheduler: str = "synchronous") -> subproces
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def _finish(proc: subprocess.Popen, timeout: float = 300) -> None:
+def _finish(proc: subprocess.Popen, timeout: float = 300) -> str:
     stdout, stderr = proc.communicate(timeout=timeout)
     assert proc.returncode == 0, stderr[-3000:]
+    return stderr
 
 
 def _outputs(out: Path) -> dict:
@@ -184,6 +185,7 @@ def test_killing_a_dask_worker_mid_run_gives_identical_output(tmp_path, corpus, 
         time.sleep(0.002)
     assert proc.poll() is None, "the run ended before a worker could be killed"
     workers[0].send_signal(signal.SIGKILL)
-    _finish(proc)
+    stderr = _finish(proc)
+    assert "Traceback" not in stderr and "CommClosedError" not in stderr, stderr[-3000:]
     assert workers[0].wait(timeout=30) == -signal.SIGKILL and workers[1].poll() is None
     assert _outputs(out) == _outputs(tmp_path / "reference")
