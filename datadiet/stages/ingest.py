@@ -39,7 +39,9 @@ class IngestBatch:
     quarantine: list[dict] = field(default_factory=list)
 
 
-_WORD_BYTES = bytes(int(b >= 0x80 or chr(b).isalnum() and chr(b).isascii() or b == 95) for b in range(256))
+# per byte: 0x01 word (ASCII letters, digits, "_", every byte >= 0x80), 0x80 space (<= 0x20), 0 other
+_BYTE_CLASS = bytes(1 if b >= 0x80 or chr(b).isalnum() and chr(b).isascii() or b == 95 else 0x80 if b <= 32 else 0
+                    for b in range(256))
 
 
 def count_word_pieces(text: pa.Array) -> pa.Array:
@@ -58,18 +60,15 @@ def count_word_pieces(text: pa.Array) -> pa.Array:
     data = text.buffers()[2]
     d = np.frombuffer(data, dtype=np.uint8)[offsets[0]:offsets[-1]] if data is not None else np.zeros(0, np.uint8)
     offsets = offsets - offsets[0]
-    # a byte starts no piece when it is a space or continues a word (within one document)
-    word = np.frombuffer(d.tobytes().translate(_WORD_BYTES), dtype=bool)
-    skip = np.less_equal(d, 32)
-    cont = np.empty(len(d), bool)
-    np.logical_and(word[1:], word[:-1], out=cont[1:])
-    cont[:1] = False
-    firsts = offsets[:-1][(offsets[:-1] > 0) & (offsets[:-1] < offsets[1:])]
-    cont[firsts] = False
-    skip |= cont
-    # pieces per document: its bytes that are not skipped, counted in C by utf8_length
-    # over marks that are 0x80 (a UTF-8 continuation byte) exactly where a byte is skipped
-    marks = np.left_shift(skip.view(np.uint8), 7)
+    # marks: a byte's class, with 0x80 added where a word byte continues the previous one
+    # (within one document); a piece starts exactly at each byte marked 0x00 or 0x01
+    marks = np.frombuffer(bytearray(d.tobytes()).translate(_BYTE_CLASS), dtype=np.uint8)
+    cont = np.bitwise_and(marks[1:], marks[:-1])
+    starts = offsets[1:-1]
+    cont[starts[(starts > 0) & (starts < offsets[2:])] - 1] = 0
+    np.left_shift(cont, 7, out=cont)
+    marks[1:] |= cont
+    # pieces per document counted in C: utf8_length skips 0x80-0xBF (continuation) bytes
     marked = pa.Array.from_buffers(pa.large_string() if wide else pa.string(), len(text), [
         None, pa.py_buffer(offsets if wide else offsets.astype(np.int32)), pa.py_buffer(marks)])
     counts = pc.utf8_length(marked).to_numpy(zero_copy_only=False).astype(np.int64)

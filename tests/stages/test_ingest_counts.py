@@ -51,3 +51,6 @@ def test_empty_and_all_null():
     assert count_word_pieces(pa.array([], pa.string())).to_pylist() == []
     assert count_word_pieces(pa.array([None, None], pa.string())).to_pylist() == [None, None]
     assert count_word_pieces(pa.array(["", " ", "a"], pa.string())).to_pylist() == [0, 0, 1]
+    # a document's first byte never continues the previous document's word, nor the last one's
+    assert count_word_pieces(pa.array(["", "ab", "", "cd", "e"], pa.string())).to_pylist() == [0, 1, 0, 1, 1]
+    assert count_word_pieces(pa.array([None, "ab", "cd "], pa.string())).to_pylist() == [None, 1, 1]
