@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from ..registry import register
 from ._text import (
@@ -19,11 +18,9 @@ from ._text import (
     Texts,
     char_flags,
     ratio,
-    raw_bytes,
-    space_bytes,
     to_columns,
-    word_starts,
 )
+from ._tokens import tokenised
 from .base import Scorer
 
 _FRACTIONS = {
@@ -34,7 +31,6 @@ _FRACTIONS = {
     "nonprintable_frac": NONPRINT,
     "replacement_frac": REPLACEMENT,
 }
-_SLICE_BYTES = 1 << 20  # rows are scored a slice of about this much text at a time
 _TYPES = {key: pa.float32() for key in [*_FRACTIONS, "mean_word_len"]}
 
 
@@ -43,16 +39,25 @@ def _below(raw: np.ndarray, low: int, size: int) -> np.ndarray:
     return (raw - np.uint8(low)) < size
 
 
-def _ascii_classes(raw: np.ndarray) -> dict[int, np.ndarray]:
-    """Class masks of the ASCII bytes (bytes >= 0x80 are in none), by comparisons, which
-    vectorise far better than a table lookup. Agrees with :func:`char_flags` on ASCII."""
-    return {
-        ALPHA: _below(raw | np.uint8(0x20), 0x61, 26),
-        DIGIT: _below(raw, 0x30, 10),
-        PUNCT: _below(raw, 0x21, 15) | _below(raw, 0x3A, 7) | _below(raw, 0x5B, 6) | _below(raw, 0x7B, 4),
-        SPACE: _below(raw, 0x09, 5) | _below(raw, 0x1C, 5),
-        NONPRINT: (_below(raw, 0x00, 32) & ~(_below(raw, 0x09, 2) | (raw == 0x0D))) | (raw == 0x7F),
+def _ascii_counts(raw: np.ndarray, space: np.ndarray, offsets: np.ndarray, segments: Segments) -> dict:
+    """Per-text counts of the ASCII bytes of each class (bytes >= 0x80 are in none), from
+    comparisons, which vectorise far better than a table lookup; agrees with
+    :func:`char_flags` on ASCII. Punctuation is printable ASCII (0x21..0x7E) less letters
+    and digits; whitespace counts the bytes of ``space`` (multi-byte ones are corrected
+    by the caller); non-printable bytes (controls other than tab, newline, CR, and DEL)
+    are rare, so they are found among the bytes below 0x20."""
+    counts = {
+        ALPHA: segments.count(_below(raw | np.uint8(0x20), 0x61, 26)),
+        DIGIT: segments.count(_below(raw, 0x30, 10)),
+        SPACE: segments.count(space),
     }
+    counts[PUNCT] = segments.count(_below(raw, 0x21, 94)) - counts[ALPHA] - counts[DIGIT]
+    control = np.flatnonzero(raw < 0x20)
+    control = control[~np.isin(raw[control], (0x09, 0x0A, 0x0D))]
+    odd = np.concatenate((control, np.flatnonzero(raw == 0x7F)))
+    doc = np.searchsorted(offsets, odd, side="right") - 1
+    counts[NONPRINT] = np.bincount(doc, minlength=segments.n).astype(np.int64)
+    return counts
 
 
 def _non_ascii_flags(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -98,27 +103,26 @@ class CharStatsScorer(Scorer):
 
     def score_batch(self, batch: pa.RecordBatch) -> dict[str, pa.Array]:
         texts = Texts(batch, "charstats")
-        n_chars = pc.utf8_length(texts.array).to_numpy().astype(np.int64)
+        tokens = tokenised(texts)
+        n_chars = tokens.gather("chars")
         counts = {bit: [] for bit in _FRACTIONS.values()}
-        words = []
-        for start, stop in texts.slices(_SLICE_BYTES):
-            array = texts.array.slice(start, stop - start)
-            offsets = texts.byte_offsets(array)
-            raw = raw_bytes(array, offsets)
-            offsets = (offsets - offsets[0]).astype(np.int64)
-            segments = Segments(offsets)
-            for bit, mask in _ascii_classes(raw).items():
-                counts[bit].append(segments.count(mask))
-            counts[REPLACEMENT].append(np.zeros(len(array), dtype=np.int64))
+        for piece in tokens.slices:
+            raw, offsets = piece.raw, piece.offsets
+            for bit, count in _ascii_counts(raw, piece.space, offsets, piece.segments).items():
+                counts[bit].append(count)
+            counts[REPLACEMENT].append(np.zeros(piece.n, dtype=np.int64))
             if raw.size and raw.max() >= 0x80:
                 lead, flags = _non_ascii_flags(raw)
                 doc = np.searchsorted(offsets, lead, side="right") - 1
                 for bit in _FRACTIONS.values():
-                    counts[bit][-1] += np.bincount(doc[(flags & bit) != 0], minlength=len(array))
-            words.append(segments.count(word_starts(space_bytes(raw), offsets)))
+                    if bit != SPACE:
+                        counts[bit][-1] += np.bincount(doc[(flags & bit) != 0], minlength=piece.n)
+                # a multi-byte space (2 or 3 bytes, lead C2 or E1..E3) counted once, not per byte
+                spaces = (flags & SPACE) != 0
+                extra = np.where(raw[lead[spaces]] >= 0xE0, 2, 1)
+                counts[SPACE][-1] -= np.bincount(doc[spaces], weights=extra, minlength=piece.n).astype(np.int64)
         texts.mark(n_chars == 0, EMPTY_TEXT)
         total = {bit: np.concatenate(parts) if parts else np.zeros(0) for bit, parts in counts.items()}
         values = {key: ratio(total[bit], n_chars) for key, bit in _FRACTIONS.items()}
-        word_count = np.concatenate(words) if words else np.zeros(0)
-        values["mean_word_len"] = ratio(n_chars - total[SPACE], word_count)
+        values["mean_word_len"] = ratio(n_chars - total[SPACE], tokens.gather("word_counts"))
         return to_columns(values, _TYPES, texts)

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from ..errors import ConfigError, MissingColumnError
 from ..registry import register
-from ._text import Segments, Texts, raw_bytes, space_bytes, to_columns, word_starts
+from ._text import Texts, to_columns
+from ._tokens import tokenised
 from .base import Scorer
 
-_SLICE_BYTES = 1 << 20  # rows are scored a slice of about this much text at a time
 _TYPES = {"chars": pa.int64(), "words": pa.int64(), "tokens": pa.int64()}
 
 
@@ -43,19 +42,13 @@ class LengthScorer(Scorer):
         tokens = batch.column("n_tokens")
         if not pa.types.is_integer(tokens.type):
             raise ConfigError(f"scorer 'length': column 'n_tokens' must be integer, found {tokens.type}")
-        words = []
-        for start, stop in texts.slices(_SLICE_BYTES):
-            array = texts.array.slice(start, stop - start)
-            offsets = texts.byte_offsets(array)
-            relative = (offsets - offsets[0]).astype(np.int64)
-            starts = word_starts(space_bytes(raw_bytes(array, offsets)), relative)
-            words.append(Segments(relative).count(starts))
+        tokenisation = tokenised(texts)
         if tokens.null_count:
             texts.mark(~np.asarray(tokens.is_valid()), "missing n_tokens")
             tokens = tokens.fill_null(0)
         values = {
-            "chars": pc.utf8_length(texts.array).to_numpy(),
-            "words": np.concatenate(words) if words else np.zeros(0, np.int64),
+            "chars": tokenisation.gather("chars"),
+            "words": tokenisation.gather("word_counts"),
             "tokens": tokens.to_numpy(zero_copy_only=False),
         }
         return to_columns(values, _TYPES, texts)

@@ -6,15 +6,15 @@ from typing import ClassVar
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from ..registry import register
-from ._text import EMPTY_TEXT, Texts, ratio, raw_bytes, space_bytes, to_columns, word_bounds
+from ._runhash import chunk_view, mix, range_hashes
+from ._text import EMPTY_TEXT, Texts, ratio, to_columns
+from ._tokens import Slice, tokenised
 from .base import Scorer
 
 _GOPHER_TOP = (2, 3, 4)
 _GOPHER_DUP = (5, 6, 7, 8, 9, 10)
-_SLICE_BYTES = 1 << 18  # rows are scored a slice of about this much text at a time
 
 
 def _check_sizes(value) -> str | None:
@@ -46,7 +46,9 @@ class RepetitionScorer(Scorer):
     bytes, so a false match needs a 64-bit collision.
 
     All of a batch is scored at once with numpy (no per-document Python), in slices of
-    about 256 KB of text.
+    about 256 KB of text, on the whitespace tokenisation the cheap scorers share
+    (``_tokens``). Word n-grams of every size come from one pass over the words: each
+    size sorts only the n-grams whose two (n-1)-gram halves repeated, as 64-bit keys.
 
     Example::
 
@@ -75,43 +77,36 @@ class RepetitionScorer(Scorer):
         texts = Texts(batch, "repetition")
         texts.mark(np.diff(texts.byte_offsets()) == 0, EMPTY_TEXT)
         top, dup = self._sizes()
-        parts = [
-            self._score_slice(texts.array.slice(start, stop - start), top, dup)
-            for start, stop in texts.slices(_SLICE_BYTES)
-        ]
+        parts = [self._score_slice(piece, top, dup) for piece in tokenised(texts).slices]
         types = self.output_columns()
         values = {key: np.concatenate([p[key] for p in parts]) if parts else np.zeros(0) for key in types}
         return to_columns(values, types, texts)
 
-    def _score_slice(self, array: pa.StringArray, top: tuple[int, ...], dup: tuple[int, ...]) -> dict:
-        n_docs = len(array)
-        offsets = np.frombuffer(array.buffers()[1], dtype=np.int32, count=n_docs + 1, offset=array.offset * 4)
-        raw = raw_bytes(array, offsets)
-        text = _Bytes(raw, (offsets - offsets[0]).astype(np.int64))
-        out = _piece_features(text, pc.utf8_length(array).to_numpy())
+    def _score_slice(self, piece: Slice, top: tuple[int, ...], dup: tuple[int, ...]) -> dict:
+        text = _Bytes(piece)
+        out = _piece_features(text, piece.chars)
         out.update(_ngram_features(text, top, dup))
         return out
 
 
 class _Bytes:
-    """The UTF-8 bytes of a slice of texts with their words, and exact-enough hashes of
-    any byte range: a polynomial hash modulo 2**64 with a fixed odd base, so two ranges
-    hash equal iff their bytes are equal, up to 64-bit collisions."""
+    """The UTF-8 bytes of a slice of texts with their words, and 64-bit hashes of words
+    and of any byte range (:func:`range_hashes`): equal bytes hash equal, different
+    bytes collide with probability about 2**-64."""
 
-    def __init__(self, raw: np.ndarray, offsets: np.ndarray):
-        self.raw, self.offsets, self.n_docs = raw, offsets, offsets.size - 1
-        self.space = space_bytes(raw)
-        self.starts, self.ends = word_bounds(self.space, offsets)
-        powers, self.inverse = _powers(raw.size + 1)
-        # Bytes + 1: valid UTF-8 has no 0xFF, and no byte hashes as zero.
-        self.prefix = np.zeros(raw.size + 1, dtype=np.uint64)
-        np.cumsum(np.multiply(raw + np.uint8(1), powers[: raw.size], dtype=np.uint64), out=self.prefix[1:])
+    def __init__(self, piece: Slice):
+        raw = piece.raw
+        self.raw, self.offsets, self.n_docs = raw, piece.offsets, piece.n
+        self.space = piece.space
+        self.starts, self.ends = piece.words
         self.continuation = None
         if raw.size and raw.max() >= 0x80:
             self.continuation = np.flatnonzero((raw & 0xC0) == 0x80)
+        self.view = chunk_view(raw)
+        self.word_hash = range_hashes(self.view, self.starts, self.ends - self.starts)
 
     def hashes(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        return (self.prefix[b] - self.prefix[a]) * self.inverse[a]
+        return range_hashes(self.view, a, b - a)
 
     def chars(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Characters in the byte ranges ``[a, b)``."""
@@ -153,18 +148,8 @@ def _powers(n: int) -> tuple[np.ndarray, np.ndarray]:
     return tables
 
 
-def _mix(x: np.ndarray) -> np.ndarray:
-    """splitmix64's finaliser: a bijection of uint64 that scatters nearby values."""
-    x = x ^ (x >> np.uint64(30))
-    x *= np.uint64(0xBF58476D1CE4E5B9)
-    x ^= x >> np.uint64(27)
-    x *= np.uint64(0x94D049BB133111EB)
-    x ^= x >> np.uint64(31)
-    return x
-
-
 def _with_doc(hashes: np.ndarray, doc: np.ndarray) -> np.ndarray:
-    return _mix(hashes ^ (doc.astype(np.uint64) * np.uint64(_BASE)))
+    return mix(hashes ^ (doc.astype(np.uint64) * np.uint64(_BASE)))
 
 
 def _later_repeats(key: np.ndarray) -> np.ndarray:
@@ -178,6 +163,33 @@ def _later_repeats(key: np.ndarray) -> np.ndarray:
         repeat[order] = True
         repeat[first] = False
     return repeat
+
+
+def _repeated_pieces(text: _Bytes, first_word, last_word, doc) -> np.ndarray:
+    """True for the pieces (runs of words ``first_word..last_word`` of ``doc``) that repeat
+    an earlier piece of their document. Only pieces whose document, byte length, first and
+    last word match another piece's can repeat; just those get a hash of all their bytes."""
+    a, b = text.starts[first_word], text.ends[last_word]
+    cheap = mix(text.word_hash[first_word] + (b - a).astype(np.uint64) * np.uint64(_BASE))
+    cheap = _with_doc(cheap + mix(text.word_hash[last_word]), doc)
+    repeat = np.zeros(a.size, dtype=bool)
+    candidates = np.flatnonzero(_shared(cheap))
+    if candidates.size:
+        full = _with_doc(text.hashes(a[candidates], b[candidates]), doc[candidates])
+        repeat[candidates] = _later_repeats(full)
+    return repeat
+
+
+def _shared(key: np.ndarray) -> np.ndarray:
+    """True where ``key`` occurs more than once."""
+    shared = np.zeros(key.size, dtype=bool)
+    if key.size > 1:
+        order = np.argsort(key)
+        sorted_key = key[order]
+        same = sorted_key[1:] == sorted_key[:-1]
+        shared[order[1:][same]] = True
+        shared[order[:-1][same]] = True
+    return shared
 
 
 def _piece_features(text: _Bytes, n_chars: np.ndarray) -> dict:
@@ -207,7 +219,7 @@ def _piece_features(text: _Bytes, n_chars: np.ndarray) -> dict:
     }
     for kind, (first_word, last_word, doc) in pieces.items():
         a, b = text.starts[first_word], text.ends[last_word]
-        repeat = _later_repeats(_with_doc(text.hashes(a, b), doc))
+        repeat = _repeated_pieces(text, first_word, last_word, doc)
         count = np.bincount(doc, minlength=n_docs)
         dup_doc = doc[repeat]
         out[f"dup_{kind}_frac"] = ratio(np.bincount(dup_doc, minlength=n_docs), count)
@@ -216,38 +228,47 @@ def _piece_features(text: _Bytes, n_chars: np.ndarray) -> dict:
     return out
 
 
-def _repeated(keys: np.ndarray, candidates: np.ndarray, n_words: int):
-    """The candidate word positions whose key (int64 >= 0 or uint64) occurs at least twice.
-
-    Returns the positions (sorted), per position an id of its key (the position of one of
-    its occurrences, so ids are < n_words) and the key's count, plus a mask of the
-    positions and an id per word position (meaningful only under the mask).
-    """
+def _sort_keys(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``order`` and ``keys[order]`` with equal keys adjacent (int64 >= 0 or uint64 keys).
+    (key, index) pairs are sorted as one 64-bit number, with the key's low bits dropped
+    for the index when needed; if that merges different keys, a plain argsort is used."""
     n = keys.size
     shift = n.bit_length()
-    if keys.dtype == np.int64 and int(keys.max()) < 1 << (62 - shift):  # sort (key, index) as one int64
+    low = (1 << shift) - 1
+    if keys.dtype == np.int64 and int(keys.max()) < 1 << (62 - shift):
         packed = np.sort((keys << shift) | np.arange(n, dtype=np.int64))
-        order = packed & ((1 << shift) - 1)
-        sorted_keys = packed >> shift
-    else:
-        order = np.argsort(keys)
+        return packed & low, packed >> shift
+    if keys.dtype == np.uint64:
+        packed = np.sort((keys & np.uint64(~low & (1 << 64) - 1)) | np.arange(n, dtype=np.uint64))
+        order = (packed & np.uint64(low)).astype(np.int64)
         sorted_keys = keys[order]
-    change = np.empty(n + 1, dtype=bool)
-    change[0] = change[n] = True
-    np.not_equal(sorted_keys[1:], sorted_keys[:-1], out=change[1:n])
-    run_start = np.flatnonzero(change)
-    run_size = np.diff(run_start)
-    many = run_size >= 2
-    where = candidates[order[np.repeat(many, run_size)]]
-    size = run_size[many]
-    word_ids = np.empty(n_words + 1, dtype=np.int64)
-    word_ids[where] = np.repeat(candidates[order[run_start[:-1][many]]], size)
-    word_counts = np.empty(n_words + 1, dtype=np.int64)
-    word_counts[where] = np.repeat(size, size)
-    mask = np.zeros(n_words + 1, dtype=bool)
-    mask[where] = True
-    positions = np.flatnonzero(mask)
-    return positions, word_ids[positions], word_counts[positions], mask, word_ids
+        high = packed >> np.uint64(shift)
+        if not np.any((high[1:] == high[:-1]) & (sorted_keys[1:] != sorted_keys[:-1])):
+            return order, sorted_keys
+    order = np.argsort(keys)
+    return order, keys[order]
+
+
+def _repeated(keys: np.ndarray, candidates: np.ndarray, with_counts: bool):
+    """The candidate word positions (sorted) whose key (int64 >= 0 or uint64) occurs at
+    least twice, per position an id of its key (< the number of candidates) and, when
+    asked, the key's count (else None)."""
+    n = keys.size
+    order, sorted_keys = _sort_keys(keys)
+    same = sorted_keys[1:] == sorted_keys[:-1]
+    many = np.zeros(n, dtype=bool)
+    many[1:] = same
+    many[:-1] |= same
+    run_first = np.arange(n, dtype=np.int64)
+    run_first[1:][same] = 0
+    np.maximum.accumulate(run_first, out=run_first)  # index of the first key of each run
+    mask = np.empty(n, dtype=bool)
+    mask[order] = many
+    ids = np.empty(n, dtype=np.int64)
+    ids[order] = run_first
+    ids = ids[mask]
+    counts = np.bincount(ids, minlength=n)[ids] if with_counts else None
+    return candidates[mask], ids, counts
 
 
 def _covered_chars(starts: np.ndarray, n: int, cum_chars: np.ndarray, word_doc: np.ndarray, n_docs: int):
@@ -267,7 +288,7 @@ def _ngram_features(text: _Bytes, top: tuple[int, ...], dup: tuple[int, ...]) ->
     if not n_words or not (top or dup):
         return out
     word_doc = np.repeat(np.arange(n_docs, dtype=np.int64), np.diff(np.searchsorted(text.starts, text.offsets)))
-    word_hash = _with_doc(text.hashes(text.starts, text.ends), word_doc)
+    word_hash = _with_doc(text.word_hash, word_doc)
     word_len = text.word_chars()
     total_chars = np.bincount(word_doc, weights=word_len, minlength=n_docs)
     cum_chars = np.zeros(n_words + 1)
@@ -275,30 +296,28 @@ def _ngram_features(text: _Bytes, top: tuple[int, ...], dup: tuple[int, ...]) ->
     same_doc = word_doc[:-1] == word_doc[1:]
 
     # Level n keeps the n-grams occurring at least twice. An n-gram can occur twice only if
-    # both its (n-1)-grams do, so each level looks only at the survivors of the one before.
-    # Levels 1 and 2 key on word hashes (salted with the document); later levels on the
+    # both its (n-1)-grams do, so each level looks only at the survivors of the one before:
+    # positions p and p + 1 both kept (p + 1 is then p's successor in the sorted positions).
+    # Levels 1 and 2 key on word hashes (salted with the document); later levels key on the
     # ids the level before gave its repeated n-grams. Level 1 runs only when asked for.
     sizes = top + dup
     level = 1 if 1 in sizes else 2
-    prev_ids = repeated = positions = None
+    positions = ids = None
     for n in range(level, max(sizes) + 1):
         if n == 1:
-            candidates = np.arange(n_words)
-            keys = word_hash
+            candidates, keys = np.arange(n_words), word_hash
+        elif positions is None:
+            candidates = np.flatnonzero(same_doc)
+            keys = mix(word_hash[candidates]) + word_hash[candidates + 1]
         else:
-            if n == 2 and prev_ids is None:
-                candidates = np.flatnonzero(same_doc)
-            elif n == 2:
-                candidates = np.flatnonzero(repeated[: n_words - 1] & repeated[1:n_words] & same_doc)
-            else:
-                candidates = positions[repeated[positions + 1]]
-            if not candidates.size:
-                break
-            if prev_ids is None:
-                keys = _mix(word_hash[candidates]) + word_hash[candidates + 1]
-            else:
-                keys = prev_ids[candidates] * n_words + prev_ids[candidates + 1]
-        positions, ids, counts, repeated, prev_ids = _repeated(keys, candidates, n_words)
+            follow = np.flatnonzero(positions[1:] == positions[:-1] + 1)
+            if n == 2:
+                follow = follow[same_doc[positions[follow]]]
+            candidates = positions[follow]
+            keys = ids[follow] * n_words + ids[follow + 1]
+        if not candidates.size:
+            break
+        positions, ids, counts = _repeated(keys, candidates, n in top)
         if not positions.size:
             break
         if n in dup:
