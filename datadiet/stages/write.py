@@ -116,7 +116,8 @@ ROW_GROUP_ROWS = 2048
 
 class _RowGroups:
     """Streams rows into a Parquet writer in row groups of exactly ``ROW_GROUP_ROWS`` rows,
-    so the bytes written do not depend on how the rows arrived (shards, batches)."""
+    each one contiguous chunk per column (the writer cuts pages at chunk boundaries), so the
+    bytes written do not depend on how the rows arrived (shards, batches, slices)."""
 
     def __init__(self, writer):
         self.writer = writer
@@ -130,13 +131,13 @@ class _RowGroups:
         self.rows += table.num_rows
         while self.count >= ROW_GROUP_ROWS:
             merged = pa.concat_tables(self.pending)
-            self.writer.write(merged.slice(0, ROW_GROUP_ROWS))
+            self.writer.write(merged.slice(0, ROW_GROUP_ROWS).combine_chunks())
             rest = merged.slice(ROW_GROUP_ROWS)
             self.pending, self.count = ([rest] if rest.num_rows else []), rest.num_rows
 
     def flush(self) -> None:
         if self.count:
-            self.writer.write(pa.concat_tables(self.pending))
+            self.writer.write(pa.concat_tables(self.pending).combine_chunks())
         self.pending, self.count = [], 0
 
 
@@ -227,9 +228,7 @@ def _read_rows(task: FileTask, shard: Shard, rows: np.ndarray, extra: dict, stat
         n = len(idx)
         if not n:
             continue
-        table = pa.Table.from_batches([item.batch])
-        if n < table.num_rows:  # a contiguous run is a zero-copy slice
-            table = table.slice(int(idx[0]), n) if idx[-1] - idx[0] + 1 == n else table.take(pa.array(idx))
+        table = _pick(pa.Table.from_batches([item.batch]), idx)
         if task.stats_specs:
             _selection_stats(task, table, extra.get("doc_id").slice(done, n) if "doc_id" in extra else None, stats)
         for name, column in extra.items():
@@ -238,6 +237,17 @@ def _read_rows(task: FileTask, shard: Shard, rows: np.ndarray, extra: dict, stat
         yield table if table.schema.equals(schema) else table.cast(schema)
     if done != len(rows):
         raise OSError(f"{shard.label} changed since it was scored: expected {len(rows)} rows, read {done}")
+
+
+def _pick(table: pa.Table, idx: np.ndarray) -> pa.Table:
+    """Rows ``idx`` (ascending) of ``table``: zero-copy slices when they form a few runs."""
+    if len(idx) == table.num_rows:
+        return table
+    cuts = np.flatnonzero(np.diff(idx) != 1) + 1
+    if len(cuts) > 16:
+        return table.take(pa.array(idx))
+    runs = np.split(idx, cuts)
+    return pa.concat_tables([table.slice(int(r[0]), len(r)) for r in runs])
 
 
 def _wanted(batch_rows: np.ndarray, rows: np.ndarray) -> np.ndarray:
