@@ -49,14 +49,15 @@ def sample(peaks, stop):
 from datadiet.pipeline import executor
 import datadiet.report as report
 
-stages = []  # (stage, driver RSS MB after it, driver peak RSS MB so far): where its memory goes
+stages = []  # (stage, driver RSS MB after it, driver peak so far, worker peak so far): where memory goes
 
 def tracked(fn, what):
     def wrapper(*args, **kwargs):
         out = fn(*args, **kwargs)
         desc = what or kwargs.get("desc") or (args[3] if len(args) > 3 else "?")
         stages.append((desc, round(psutil.Process().memory_info().rss / 2**20),
-                       round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)))
+                       round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+                       round(max(peaks.values(), default=0) / 2**20)))
         return out
     return wrapper
 
