@@ -152,7 +152,10 @@ def group_decide(task: BucketTask) -> int:
            "reason": pa.array(decided["reason"], pa.string())}
     for name, dtype in task.selector.extra_columns.items():
         out[name] = pa.array(decided.get(name, [None] * rows.num_rows), dtype)
-    run.write_table(pa.table(out), run.decided(task.fp, task.step, task.bucket))
+    # sorted by shard in small row groups: each shard's apply reads only its own row groups
+    table = pa.table(out)
+    table = table.take(pc.sort_indices(table, sort_keys=[("__shard", "ascending"), ("__pos", "ascending")]))
+    run.write_table(table, run.decided(task.fp, task.step, task.bucket), row_group_size=DECIDED_ROW_GROUP)
     return rows.num_rows
 
 
@@ -226,6 +229,7 @@ def run_filter_engine(ctx, sel: RowFilter | list[RowFilter], step: str, prev: st
 
 
 BUCKET_BYTES = 32 << 20
+DECIDED_ROW_GROUP = 8192
 
 
 def _row_bytes(dtype) -> int:
