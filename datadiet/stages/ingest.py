@@ -219,10 +219,11 @@ class Ingest:
                     source=source[i].as_py(), error=f"{shard.rel_path} row {int(rows[i])}: {error}",
                     raw=_raw_record(batch, i)))
             keep = pa.array(~bad)
-            batch, text, doc_id, source, pieces = (batch.filter(keep), text.filter(keep), doc_id.filter(keep),
-                                                   source.filter(keep), pieces.filter(keep))
+            text, doc_id, source, pieces = (a.filter(keep) for a in (text, doc_id, source, pieces))
+            if src.instruction_column and src.response_column:  # the only other columns used below
+                batch = batch.select([src.instruction_column, src.response_column]).filter(keep)
             rows = rows[~bad]
-        if batch.num_rows == 0:
+        if not len(rows):
             return IngestBatch(quarantine=quarantine)
         n_tokens = self.count_tokens(text) if self.source.tokenizer else pieces
         n_bytes = pc.binary_length(text).cast(pa.int64())
