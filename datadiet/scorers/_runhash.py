@@ -57,19 +57,21 @@ def _chunk(view: np.ndarray, starts: np.ndarray, lengths: np.ndarray, index) -> 
     return mix(chunks + (index.astype(np.uint64) + np.uint64(1)) * _K_CHUNK)
 
 
-_LOOP_CHUNKS = 4  # chunks 1..4 one index at a time (most long words); the rest in blocks
+_LOOP_CHUNKS = 2  # chunks 1..2 one index at a time (most long words); the rest in blocks
 _BLOCK = 1 << 20  # chunks per block, which bounds memory on huge ranges
 
 
 def _tail_sums(view: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     """Sum of the scrambled chunks 1, 2, ... of ranges longer than 8 bytes."""
-    sums = np.zeros(starts.size, dtype=np.uint64)
-    live = np.arange(starts.size)
-    for index in range(1, _LOOP_CHUNKS + 1):
-        sums[live] += _chunk(view, starts[live], lengths[live], index)
-        live = live[lengths[live] > 8 * (index + 1)]
+    sums = _chunk(view, starts, lengths, 1)
+    live = np.flatnonzero(lengths > 16)
+    for index in range(2, _LOOP_CHUNKS + 1):
         if not live.size:
             return sums
+        sums[live] += _chunk(view, starts[live], lengths[live], index)
+        live = live[lengths[live] > 8 * (index + 1)]
+    if not live.size:
+        return sums
     # Chunks _LOOP_CHUNKS + 1 onwards of the ranges still live, numbered globally.
     n_chunks = (lengths[live] + 7) // 8 - (_LOOP_CHUNKS + 1)
     bounds = np.cumsum(n_chunks)

@@ -239,12 +239,15 @@ def _sort_keys(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         packed = np.sort((keys << shift) | np.arange(n, dtype=np.int64))
         return packed & low, packed >> shift
     if keys.dtype == np.uint64:
-        packed = np.sort((keys & np.uint64(~low & (1 << 64) - 1)) | np.arange(n, dtype=np.uint64))
-        order = (packed & np.uint64(low)).astype(np.int64)
+        packed = keys & np.uint64(~low & (1 << 64) - 1)
+        packed |= np.arange(n, dtype=np.uint64)
+        packed.sort()
+        order = (packed & np.uint64(low)).view(np.int64)
         sorted_keys = keys[order]
-        high = packed >> np.uint64(shift)
-        if not np.any((high[1:] == high[:-1]) & (sorted_keys[1:] != sorted_keys[:-1])):
+        packed >>= np.uint64(shift)  # the key bits that were sorted on
+        if not np.any((packed[1:] == packed[:-1]) & (sorted_keys[1:] != sorted_keys[:-1])):
             return order, sorted_keys
+        del order, sorted_keys, packed
     order = np.argsort(keys)
     return order, keys[order]
 
@@ -252,23 +255,30 @@ def _sort_keys(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _repeated(keys: np.ndarray, candidates: np.ndarray, with_counts: bool):
     """The candidate word positions (sorted) whose key (int64 >= 0 or uint64) occurs at
     least twice, per position an id of its key (< the number of candidates) and, when
-    asked, the key's count (else None)."""
+    asked, the key's count (else None). Work past the sort is on the repeated keys only."""
     n = keys.size
     order, sorted_keys = _sort_keys(keys)
     same = sorted_keys[1:] == sorted_keys[:-1]
+    del sorted_keys  # arrays are freed as soon as done: long documents have millions of words
     many = np.zeros(n, dtype=bool)
     many[1:] = same
     many[:-1] |= same
-    run_first = np.arange(n, dtype=np.int64)
-    run_first[1:][same] = 0
-    np.maximum.accumulate(run_first, out=run_first)  # index of the first key of each run
-    mask = np.empty(n, dtype=bool)
-    mask[order] = many
-    ids = np.empty(n, dtype=np.int64)
-    ids[order] = run_first
-    ids = ids[mask]
+    chosen = np.flatnonzero(many)  # sorted indices of keys that occur twice or more
+    del many
+    run_start = np.ones(chosen.size, dtype=bool)
+    run_start[1:] = ~same[chosen[1:] - 1]
+    ids = np.maximum.accumulate(np.where(run_start, chosen, 0))  # sorted index of each run's first key
+    positions = candidates[order[chosen]]
+    del order, same, chosen
+    shift = int(n).bit_length()
+    if positions.size and int(positions.max()) < 1 << (62 - shift):  # sort (position, id) as one int64
+        packed = np.sort((positions << shift) | ids)
+        positions, ids = packed >> shift, packed & ((1 << shift) - 1)
+    else:
+        by_position = np.argsort(positions)
+        positions, ids = positions[by_position], ids[by_position]
     counts = np.bincount(ids, minlength=n)[ids] if with_counts else None
-    return candidates[mask], ids, counts
+    return positions, ids, counts
 
 
 def _covered_chars(starts: np.ndarray, n: int, cum_chars: np.ndarray, word_doc: np.ndarray, n_docs: int):
@@ -288,11 +298,13 @@ def _ngram_features(text: _Bytes, top: tuple[int, ...], dup: tuple[int, ...]) ->
     if not n_words or not (top or dup):
         return out
     word_doc = np.repeat(np.arange(n_docs, dtype=np.int64), np.diff(np.searchsorted(text.starts, text.offsets)))
-    word_hash = _with_doc(text.word_hash, word_doc)
+    plain_hash, text.word_hash = text.word_hash, None  # pieces are done with it
+    word_hash = _with_doc(plain_hash, word_doc)
     word_len = text.word_chars()
     total_chars = np.bincount(word_doc, weights=word_len, minlength=n_docs)
     cum_chars = np.zeros(n_words + 1)
     np.cumsum(word_len, out=cum_chars[1:])
+    del word_len
     same_doc = word_doc[:-1] == word_doc[1:]
 
     # Level n keeps the n-grams occurring at least twice. An n-gram can occur twice only if
@@ -308,7 +320,8 @@ def _ngram_features(text: _Bytes, top: tuple[int, ...], dup: tuple[int, ...]) ->
             candidates, keys = np.arange(n_words), word_hash
         elif positions is None:
             candidates = np.flatnonzero(same_doc)
-            keys = mix(word_hash[candidates]) + word_hash[candidates + 1]
+            keys = word_hash[candidates] + plain_hash[candidates + 1]  # salted first word, second plain
+            plain_hash = None
         else:
             follow = np.flatnonzero(positions[1:] == positions[:-1] + 1)
             if n == 2:
@@ -318,6 +331,7 @@ def _ngram_features(text: _Bytes, top: tuple[int, ...], dup: tuple[int, ...]) ->
         if not candidates.size:
             break
         positions, ids, counts = _repeated(keys, candidates, n in top)
+        del keys, candidates
         if not positions.size:
             break
         if n in dup:
