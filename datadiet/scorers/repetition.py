@@ -202,10 +202,9 @@ def _piece_features(text: _Bytes, n_chars: np.ndarray) -> dict:
         return out
     segment = np.sort(np.concatenate((offsets[:-1], np.flatnonzero(raw == 10) + 1)))
     segment = segment[(segment < raw.size) & np.r_[True, segment[1:] != segment[:-1]]]
-    segment_end = np.append(segment[1:], raw.size)
     seg_doc = np.searchsorted(offsets, segment, side="right") - 1
     first = np.searchsorted(text.starts, segment)
-    stop = np.searchsorted(text.starts, segment_end)
+    stop = np.append(first[1:], text.starts.size)  # a segment ends where the next one starts
     filled = stop > first
 
     line_start, line_last = first[filled], stop[filled] - 1
@@ -302,7 +301,7 @@ def _ngram_features(text: _Bytes, top: tuple[int, ...], dup: tuple[int, ...]) ->
     word_hash = _with_doc(plain_hash, word_doc)
     word_len = text.word_chars()
     total_chars = np.bincount(word_doc, weights=word_len, minlength=n_docs)
-    cum_chars = np.zeros(n_words + 1)
+    cum_chars = np.zeros(n_words + 1, dtype=np.int64)
     np.cumsum(word_len, out=cum_chars[1:])
     del word_len
     same_doc = word_doc[:-1] == word_doc[1:]
