@@ -6,7 +6,8 @@ words, or characters of the words joined by single spaces) is hashed by a 64-bit
 hash of its bytes mixed by splitmix64. Each of the ``num_perm`` permutations is the
 universal hash ``(a * x + b) mod (2**61 - 1)`` of the shingle hash's top 32 bits, evaluated
 exactly in uint64 arithmetic for every shingle of the batch at once, and the signature is
-its minimum per document.
+its minimum per document. The sorted distinct shingle hashes of each document are kept too,
+so ``near_dedup`` can verify candidate pairs by their exact Jaccard similarity.
 """
 
 from __future__ import annotations
@@ -66,9 +67,10 @@ def range_hashes(raw: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def affine_mod_prime(x: np.ndarray, a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None,
-                     scratch: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+                     scratch: tuple[np.ndarray, np.ndarray] | None = None, canonical: bool = True) -> np.ndarray:
     """``(a * x + b) mod (2**61 - 1)`` exactly for x < 2**32 and a, b < 2**61 (broadcast
-    against each other), in place in ``out`` when given (with two ``scratch`` arrays of its shape).
+    against each other), in place in ``out`` when given (with two ``scratch`` arrays of its shape);
+    with ``canonical=False`` a congruent value in [0, 2**61 + 1] (see :func:`canonical_mod_prime`).
 
     With a = a_hi 2**32 + a_lo: a_lo x fits 64 bits, and a_hi x = u < 2**61 times 2**32 is
     congruent to (u >> 29) + (u mod 2**29) 2**32, as 2**61 = 1 modulo the prime."""
@@ -89,10 +91,16 @@ def affine_mod_prime(x: np.ndarray, a: np.ndarray, b: np.ndarray, out: np.ndarra
     np.right_shift(out, np.uint64(61), out=tmp)
     out &= _P
     out += tmp
-    np.greater_equal(out, _P, out=u)  # u as 0/1
+    return canonical_mod_prime(out, u) if canonical else out
+
+
+def canonical_mod_prime(values: np.ndarray, scratch: np.ndarray | None = None) -> np.ndarray:
+    """Values in [0, 2**61 + 1] reduced to [0, 2**61 - 1) in place."""
+    u = np.empty(values.shape, np.uint64) if scratch is None else scratch
+    np.greater_equal(values, _P, out=u)  # u as 0/1
     u *= _P
-    out -= u
-    return out
+    values -= u
+    return values
 
 
 def _check_parity(scorer) -> None:
@@ -104,8 +112,9 @@ def _check_parity(scorer) -> None:
 @register("scorer", "minhash")
 class MinHashScorer(Scorer):
     """MinHash signature (``signature``: ``num_perm`` uint32, the low 32 bits of each
-    permutation's minimum) and LSH band keys (``bands``: one uint64 per band, a hash of
-    ``num_perm / bands`` consecutive minima) of each text's set of shingles.
+    permutation's minimum), LSH band keys (``bands``: one uint64 per band, a hash of
+    ``num_perm / bands`` consecutive minima) and the set itself (``shingles``: the sorted
+    distinct 64-bit shingle hashes) of each text's shingles.
 
     ``shingle="word"``: ``shingle_size`` consecutive words; ``"char"``: ``shingle_size``
     consecutive characters of the words joined by single spaces. A text shorter than one
@@ -118,6 +127,7 @@ class MinHashScorer(Scorer):
         MinHashScorer(shingle_size=5, num_perm=128, bands=16).score_batch(batch)["bands"]
     """
 
+    version: ClassVar[str] = "2"  # 2: the shingle sets
     _constraints: ClassVar[dict] = {
         "shingle_size": Interval(int, 1, None),
         "num_perm": Interval(int, 1, 4096),
@@ -140,7 +150,8 @@ class MinHashScorer(Scorer):
             raise ConfigError(f"{where}: {exc}" if where else str(exc)) from None
 
     def output_columns(self) -> dict[str, pa.DataType]:
-        return {"signature": pa.list_(pa.uint32(), self.num_perm), "bands": pa.list_(pa.uint64(), self.bands)}
+        return {"signature": pa.list_(pa.uint32(), self.num_perm), "bands": pa.list_(pa.uint64(), self.bands),
+                "shingles": pa.list_(pa.uint64())}
 
     def flops_per_token(self) -> float:
         return 20.0 * self.num_perm
@@ -157,11 +168,13 @@ class MinHashScorer(Scorer):
         lowered = pc.utf8_lower(texts.array)
         a, b = self.permutations()
         minima = np.full((texts.n, self.num_perm), _P, dtype=np.uint64)
-        empty = np.zeros(texts.n, dtype=bool)
+        sets, counts = [], np.zeros(texts.n, dtype=np.int64)
         for start, stop in texts.slices(_SLICE_BYTES):
             hashes, doc = self._shingles(lowered.slice(start, stop - start))
-            empty[start:stop] = np.bincount(doc, minlength=stop - start) == 0
-            _minimum_into(minima[start:stop], hashes >> np.uint64(32), doc, a, b)
+            sets.append(_distinct(hashes, doc, counts[start:stop]))
+            doc = np.repeat(np.arange(stop - start), counts[start:stop])
+            _minimum_into(minima[start:stop], sets[-1] >> np.uint64(32), doc, a, b)
+        empty = counts == 0
         texts.mark(empty, EMPTY_TEXT)
         null = texts.null_mask()
         r = self.num_perm // self.bands
@@ -173,9 +186,12 @@ class MinHashScorer(Scorer):
             band_keys[:, j] = h
         signature = (minima & _LOW32).astype(np.uint32)
         mask = pa.array(null) if null.any() else None
+        offsets = pa.array(np.concatenate([[0], np.cumsum(counts)]).astype(np.int32))
+        values = pa.array(np.concatenate(sets) if sets else np.zeros(0, np.uint64), pa.uint64())
         return {
             "signature": pa.FixedSizeListArray.from_arrays(pa.array(signature.ravel()), self.num_perm, mask=mask),
             "bands": pa.FixedSizeListArray.from_arrays(pa.array(band_keys.ravel()), self.bands, mask=mask),
+            "shingles": pa.ListArray.from_arrays(offsets, values, mask=mask),
             "null_reason": pa.array(texts.reasons, pa.string()),
         }
 
@@ -216,6 +232,35 @@ class MinHashScorer(Scorer):
         return range_hashes(joined, chars[first], char_end[stop]), char_doc[first]
 
 
+def sort_by_row(values: np.ndarray, row: np.ndarray, n_rows: int) -> np.ndarray:
+    """The order of uint64 ``values`` by (row, value), exactly: one argsort of a key with
+    the row in its top bits and the value's top bits below, then the rare runs of equal
+    keys holding different values sorted by value."""
+    bits = max(1, int(n_rows - 1).bit_length())
+    key = (row.astype(np.uint64) << np.uint64(64 - bits)) | (values >> np.uint64(bits))
+    order = np.argsort(key)
+    key, v = key[order], values[order]
+    tie = np.flatnonzero((key[1:] == key[:-1]) & (v[1:] != v[:-1]))
+    if len(tie):
+        starts = np.flatnonzero(np.concatenate([[True], key[1:] != key[:-1]]))
+        ends = np.append(starts[1:], len(key))
+        for run in np.unique(np.searchsorted(starts, tie, side="right") - 1).tolist():
+            lo, hi = starts[run], ends[run]
+            order[lo:hi] = order[lo:hi][np.argsort(v[lo:hi], kind="stable")]
+    return order
+
+
+def _distinct(hashes: np.ndarray, doc: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Each text's hashes sorted and made distinct (texts in order); ``counts`` becomes the
+    number of distinct hashes of each text."""
+    order = sort_by_row(hashes, doc, len(counts))
+    hashes, doc = hashes[order], doc[order]
+    new = np.ones(len(hashes), dtype=bool)
+    new[1:] = (hashes[1:] != hashes[:-1]) | (doc[1:] != doc[:-1])
+    counts[:] = np.bincount(doc[new], minlength=len(counts))
+    return hashes[new]
+
+
 def _windows(doc: np.ndarray, k: int, n_docs: int) -> tuple[np.ndarray, np.ndarray]:
     """Start and last index of every window of ``k`` consecutive items of one text (items
     sorted by ``doc``); a text with fewer than ``k`` items has one window of all of them."""
@@ -248,7 +293,9 @@ def _minimum_into(minima: np.ndarray, x: np.ndarray, doc: np.ndarray, a: np.ndar
     for lo in range(0, x.size, block):
         xs, ds = x[None, lo : lo + block], doc[lo : lo + block]
         out, u, tmp = (buf[:, : xs.shape[1]] for buf in buffers)
-        values = affine_mod_prime(xs, a, b, out, (u, tmp))
+        values = affine_mod_prime(xs, a, b, out, (u, tmp), canonical=False)
+        if values.max() >= _P:  # a value of 0, 1 or 2 not yet reduced: about 2**-60 per value
+            canonical_mod_prime(values, u)
         seg = np.flatnonzero(np.concatenate([[True], ds[1:] != ds[:-1]]))
         part = np.minimum.reduceat(values, seg, axis=1)
         minima[ds[seg]] = np.minimum(minima[ds[seg]], part.T)

@@ -11,6 +11,7 @@ import pyarrow.compute as pc
 from ..errors import ConfigError
 from ..params import Interval
 from ..registry import register
+from ..scorers.minhash import sort_by_row
 from .base import Selector
 
 
@@ -18,10 +19,12 @@ from .base import Selector
 class NearDedup(Selector):
     """Keeps one row per cluster of near-duplicates; the others are rejected with reason
     "near_duplicate", ``duplicate_of`` (the kept row's doc_id) and ``similarity`` (their
-    estimated Jaccard similarity to the kept row).
+    Jaccard similarity to the kept row).
 
-    Rows sharing a band key are candidates; a candidate pair is a verified edge when the
-    share of equal signature values (the estimated Jaccard similarity) is >= ``threshold``;
+    Rows sharing a band key are candidates; a candidate pair is a verified edge when its
+    Jaccard similarity is >= ``threshold``: exact, from the ``shingles`` sets
+    (``verify="exact"``), or estimated as the share of equal ``signature`` values
+    (``"estimate"``: no shingle sets read, but pairs near the threshold fall either way);
     clusters are the connected components of verified edges, so a chain A~B~C is one
     cluster even where A and C are less similar. The kept row is the smallest doc_id
     (``keep="first"``), the most tokens (``"longest"``) or the highest ``score``
@@ -40,10 +43,14 @@ class NearDedup(Selector):
     _constraints: ClassVar[dict] = {"threshold": Interval(float, 0, 1, low_open=True)}
 
     def __init__(self, threshold: float = 0.8, keep: Literal["first", "longest", "best"] = "first",
-                 score: str | None = None, signature: str = "minhash.signature", bands: str = "minhash.bands"):
+                 score: str | None = None, verify: Literal["exact", "estimate"] = "exact",
+                 shingles: str = "minhash.shingles", signature: str = "minhash.signature",
+                 bands: str = "minhash.bands"):
         self.threshold = threshold
         self.keep = keep
         self.score = score
+        self.verify = verify
+        self.shingles = shingles
         self.signature = signature
         self.bands = bands
 
@@ -58,11 +65,28 @@ class NearDedup(Selector):
                               f"Got keep={self.keep!r} instead.")
 
     def columns(self) -> list[str]:
-        return [self.signature, self.bands] + ([self.score] if self.keep == "best" else [])
+        return [self.payload(), self.bands] + ([self.score] if self.keep == "best" else [])
+
+    def payload(self) -> str:
+        """The column pairs are verified on: shingle sets or signatures."""
+        return self.shingles if self.verify == "exact" else self.signature
 
     def min_equal(self, num_perm: int) -> int:
         """Equal signature values a verified pair needs out of ``num_perm``."""
         return int(np.ceil(self.threshold * num_perm - 1e-9))
+
+    def is_edge(self, inter: np.ndarray, union: np.ndarray) -> np.ndarray:
+        """Pairs whose similarity ``inter / union`` reaches the threshold."""
+        return inter >= np.ceil(self.threshold * union - 1e-9)
+
+    def overlaps(self, a: pa.Array, b: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+        """(intersection, union) sizes of row-aligned payloads: shingle sets (list arrays of
+        sorted distinct hashes) or signatures (equal values out of ``num_perm``)."""
+        if self.verify == "estimate":
+            sig_a, sig_b = _matrix(a), _matrix(b)
+            return (sig_a == sig_b).sum(axis=1), np.full(len(a), sig_a.shape[1])
+        inter = _intersections(a, b)
+        return inter, _lengths(a) + _lengths(b) - inter
 
     def keeper_order(self, members: pa.Table) -> np.ndarray:
         """Row order of ``members`` (label, doc_id, n_tokens[, score]) with each cluster's
@@ -78,3 +102,26 @@ class NearDedup(Selector):
             keys.append(("score", "descending", "at_end"))
         keys.append(("doc_id", "ascending"))
         return pc.sort_indices(table, sort_keys=keys).to_numpy()
+
+
+def _matrix(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """A fixed-size-list column as a (rows, width) numpy matrix (null rows hold zeros)."""
+    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    width = array.type.list_size
+    values = array.values.slice(array.offset * width, len(array) * width)
+    return values.to_numpy(zero_copy_only=False).reshape(len(array), width)
+
+
+def _lengths(array: pa.Array) -> np.ndarray:
+    return pc.list_value_length(array).to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def _intersections(a: pa.Array, b: pa.Array) -> np.ndarray:
+    """Shared values of each row's two sets (each without repeats): the values of both,
+    sorted within the row, that equal their neighbour."""
+    values = np.concatenate([pc.list_flatten(a).to_numpy(), pc.list_flatten(b).to_numpy()])
+    row = np.concatenate([pc.list_parent_indices(a).to_numpy(), pc.list_parent_indices(b).to_numpy()])
+    order = sort_by_row(values, row, len(a))
+    values, row = values[order], row[order]
+    same = (values[1:] == values[:-1]) & (row[1:] == row[:-1])
+    return np.bincount(row[1:][same], minlength=len(a))

@@ -6,25 +6,28 @@ computed as Dask tasks over files, never gathering the corpus.
 2. candidates (per bucket): rows sharing a key, in seeded doc-hash order, pair with their
    WINDOW predecessors and with the first of them (all pairs of up to WINDOW + 1 rows, at
    most WINDOW + 1 pairs per row), sent to the first row's shard;
-3. verify (per shard, twice): the first row's signature joins the pair, travels to the
-   second row's shard, and pairs whose estimated Jaccard >= threshold become edges, sent
-   both ways to edge partitions by node hash;
+3. verify (per shard, twice): each shard sends its pairs to the second row's shard with
+   the payload (shingle set, or signature) of their distinct first rows, once per
+   destination; there pairs whose Jaccard similarity (exact from the sets, or estimated)
+   is >= threshold become edges, sent both ways to edge partitions by node hash; pairs are
+   compared in chunks of PAIR_VALUES set values, one sending shard at a time;
 4. propagate (per partition, rounds): every node starts with its own id as label and
    sends it to its neighbours; a node whose label drops sends the new one; rounds stop
    when nothing is sent (each node then holds its component's smallest node id);
-5. decide: labels go back to their shards, which add doc_id, tokens, score and signature
-   and send each row to the partition of its label; each partition picks every
-   component's kept row; the decisions fold into the shards' state.
+5. decide: labels go back to their shards, which add doc_id, tokens and score and send
+   each row to the partition of its label; each partition picks every component's kept
+   row; each dropped row's similarity to its kept row is computed by the join of step 3;
+   the decisions fold into the shards' state.
 
 Every task reads and writes files of bounded size: a shard, one bucket or one partition.
-Results depend only on doc ids and signatures, not on sharding, partition counts or
+Results depend only on doc ids and the minhash columns, not on sharding, partition counts or
 worker count.
 """
 
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +42,7 @@ from .select import StepTask, load_state, state_path
 
 SHIFT = np.int64(32)
 WINDOW = 4
+PAIR_VALUES = 1 << 19  # set values compared at a time (4 MB of uint64)
 
 
 @dataclass
@@ -155,44 +159,84 @@ def nd_candidates(task: PartTask) -> int:
 # -- 3. verification ----------------------------------------------------------------------
 
 
-def _signatures(task: StepTask, pos: np.ndarray) -> np.ndarray:
-    sel = task.selectors[0]
-    narrow = task.ref.narrow([sel.signature])
-    return _matrix(narrow.column(sel.signature).take(pa.array(pos)))
+def _payload(task: StepTask, pos: np.ndarray | None = None) -> pa.Array:
+    """The verification column (shingle sets or signatures) of this shard, or of rows ``pos``."""
+    column = task.ref.narrow([task.selectors[0].payload()]).column(task.selectors[0].payload())
+    column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    return column if pos is None else column.take(pa.array(pos))
 
 
 def nd_attach(task: StepTask) -> int:
-    """Pairs whose first node is in this shard get its signature and go to the second's shard."""
+    """Pairs whose first node is in this shard go to the second's shard, with the payload
+    of their distinct first nodes once per destination shard."""
     run = RunDir(task.ref.root)
-    pairs = _read_folder(run.select_part(task.fp, task.step, "pairs", task.ref.index))
+    src, dst = task.opts["join"]
+    pairs = _read_folder(run.select_part(task.fp, task.step, src, task.ref.index))
     if pairs is None:
         return 0
     uv = np.unique(np.stack([pairs.column("u").to_numpy(), pairs.column("v").to_numpy()], axis=1), axis=0)
-    sig = _signatures(task, uv[:, 0] & np.int64(0xFFFFFFFF))
-    table = pa.table({"u": uv[:, 0], "v": uv[:, 1],
-                      "sig_u": pa.FixedSizeListArray.from_arrays(pa.array(sig.ravel()), sig.shape[1])})
-    _scatter(run, table, uv[:, 1] >> SHIFT, task.opts["shards"],
-             lambda s, name: run.select_part(task.fp, task.step, "joined", s, name), f"from-{task.ref.index:05d}")
+    dest = uv[:, 1] >> SHIFT
+    order = np.argsort(dest, kind="stable")
+    uv, dest = uv[order], dest[order]
+    payload = _payload(task)
+    bounds = np.searchsorted(dest, np.arange(task.opts["shards"] + 1))
+    name = f"from-{task.ref.index:05d}"
+    for d in np.flatnonzero(np.diff(bounds)).tolist():
+        part = uv[bounds[d] : bounds[d + 1]]
+        nodes = np.unique(part[:, 0])
+        run.write_table(pa.table({"u": part[:, 0], "v": part[:, 1]}), run.select_part(task.fp, task.step, dst, d, name))
+        run.write_table(pa.table({"node": nodes, "payload": payload.take(pa.array(nodes & np.int64(0xFFFFFFFF)))}),
+                        run.select_part(task.fp, task.step, f"{dst}-payload", d, name))
     return len(uv)
+
+
+def _received(task: StepTask, name: str):
+    """(u, v, intersection, union) of the pairs sent to this shard, one sending shard at a time."""
+    run = RunDir(task.ref.root)
+    folder = run.select_part(task.fp, task.step, name, task.ref.index)
+    files = sorted(folder.glob("*.parquet")) if folder.exists() else []
+    local = _payload(task) if files else None
+    local_sizes = _lengths(local) if files else None
+    for path in files:
+        pairs = pq.read_table(path)
+        sent = pq.read_table(run.select_part(task.fp, task.step, f"{name}-payload", task.ref.index, path.stem))
+        u, v = pairs.column("u").to_numpy(), pairs.column("v").to_numpy()
+        at = np.searchsorted(sent.column("node").to_numpy(), u)
+        theirs = sent.column("payload").combine_chunks()
+        pos = v & np.int64(0xFFFFFFFF)
+        sizes = _lengths(theirs)[at] + local_sizes[pos]
+        for lo, hi in _chunks(sizes, PAIR_VALUES):
+            a, b = theirs.take(pa.array(at[lo:hi])), local.take(pa.array(pos[lo:hi]))
+            yield (u[lo:hi], v[lo:hi], *task.selectors[0].overlaps(a, b))
+
+
+def _lengths(array: pa.Array) -> np.ndarray:
+    return pc.list_value_length(array).to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def _chunks(sizes: np.ndarray, limit: int):
+    """(lo, hi) runs of consecutive items whose sizes add up to at most ``limit`` (or one item)."""
+    ends = np.cumsum(sizes)
+    lo = 0
+    while lo < len(sizes):
+        base = ends[lo - 1] if lo else 0
+        hi = max(lo + 1, int(np.searchsorted(ends, base + limit, side="right")))
+        yield lo, hi
+        lo = hi
 
 
 def nd_verify(task: StepTask) -> int:
     """Pairs whose second node is in this shard: verified ones become edges, both ways."""
     run = RunDir(task.ref.root)
-    pairs = _read_folder(run.select_part(task.fp, task.step, "joined", task.ref.index))
-    if pairs is None:
-        return 0
-    v = pairs.column("v").to_numpy()
-    sig_u = _matrix(pairs.column("sig_u"))
-    sig_v = _signatures(task, v & np.int64(0xFFFFFFFF))
-    equal = (sig_u == sig_v).sum(axis=1)
-    ok = equal >= task.selectors[0].min_equal(sig_u.shape[1])
-    u, v = pairs.column("u").to_numpy()[ok], v[ok]
-    src, dst = np.concatenate([u, v]), np.concatenate([v, u])
-    n_parts = task.opts["parts"]
-    _scatter(run, pa.table({"src": src, "dst": dst}), _part_of(src, n_parts), n_parts,
-             lambda q, name: run.select_part(task.fp, task.step, "edges", q, name), f"from-{task.ref.index:05d}")
-    return int(ok.sum())
+    n_parts, edges = task.opts["parts"], 0
+    for k, (u, v, inter, union) in enumerate(_received(task, "joined")):
+        ok = task.selectors[0].is_edge(inter, union)
+        src, dst = np.concatenate([u[ok], v[ok]]), np.concatenate([v[ok], u[ok]])
+        _scatter(run, pa.table({"src": src, "dst": dst}), _part_of(src, n_parts), n_parts,
+                 lambda q, name: run.select_part(task.fp, task.step, "edges", q, name),
+                 f"from-{task.ref.index:05d}-{k:05d}")
+        edges += int(ok.sum())
+    return edges
 
 
 # -- 4. min-label propagation -------------------------------------------------------------
@@ -271,12 +315,11 @@ def nd_members(task: StepTask) -> int:
     if labelled is None:
         return 0
     pos = pa.array(labelled.column("node").to_numpy() & np.int64(0xFFFFFFFF))
-    narrow = task.ref.narrow([sel.signature] + ([sel.score] if sel.keep == "best" else []))
+    narrow = task.ref.narrow([sel.score] if sel.keep == "best" else [])
     table = labelled.append_column("doc_id", narrow.column("doc_id").take(pos))
     table = table.append_column("n_tokens", narrow.column("n_tokens").take(pos))
     if sel.keep == "best":
         table = table.append_column("score", narrow.column(sel.score).take(pos).cast(pa.float64()))
-    table = table.append_column("signature", narrow.column(sel.signature).take(pos))
     n_parts = task.opts["parts"]
     _scatter(run, table, _part_of(labelled.column("label").to_numpy(), n_parts), n_parts,
              lambda q, name: run.select_part(task.fp, task.step, "members", q, name), f"from-{task.ref.index:05d}")
@@ -284,7 +327,8 @@ def nd_members(task: StepTask) -> int:
 
 
 def nd_decide(task: PartTask) -> int:
-    """Picks each component's kept row; the others get duplicate_of and similarity."""
+    """Picks each component's kept row; the others get duplicate_of (to their shard) and a
+    (kept row, row) pair (to the kept row's shard) for their similarity."""
     run = RunDir(task.root)
     members = _read_folder(run.select_part(task.fp, task.step, "members", task.part))
     if members is None:
@@ -294,16 +338,33 @@ def nd_decide(task: PartTask) -> int:
     first = np.ones(len(label), dtype=bool)
     first[1:] = label[1:] != label[:-1]
     leader = np.maximum.accumulate(np.where(first, np.arange(len(label)), 0))
-    sig = _matrix(members.column("signature"))
-    similarity = (sig == sig[leader]).mean(axis=1).astype(np.float32)
     dropped = np.flatnonzero(~first)
-    node = members.column("node").to_numpy()[dropped]
+    nodes = members.column("node").to_numpy()
+    node, kept = nodes[dropped], nodes[leader[dropped]]
     table = pa.table({"pos": node & np.int64(0xFFFFFFFF),
-                      "duplicate_of": members.column("doc_id").take(pa.array(leader[dropped])),
-                      "similarity": pa.array(similarity[dropped], pa.float32())})
+                      "duplicate_of": members.column("doc_id").take(pa.array(leader[dropped]))})
+    name = f"from-{task.part:05d}"
     _scatter(run, table, node >> SHIFT, task.n_shards,
-             lambda s, name: run.select_part(task.fp, task.step, "decided", s, name), f"from-{task.part:05d}")
+             lambda s, name: run.select_part(task.fp, task.step, "decided", s, name), name)
+    _scatter(run, pa.table({"u": kept, "v": node}), kept >> SHIFT, task.n_shards,
+             lambda s, name: run.select_part(task.fp, task.step, "kept-pairs", s, name), name)
     return len(dropped)
+
+
+def nd_similarity(task: StepTask) -> int:
+    """Similarity of this shard's dropped rows to their kept rows."""
+    run = RunDir(task.ref.root)
+    n = 0
+    for k, (_, v, inter, union) in enumerate(_received(task, "kept-joined")):
+        sim = (inter / np.maximum(union, 1)).astype(np.float32)
+        run.write_table(pa.table({"pos": v & np.int64(0xFFFFFFFF), "similarity": sim}),
+                        run.select_part(task.fp, task.step, "similar", task.ref.index, f"{k:05d}"))
+        n += len(v)
+    return n
+
+
+def _by_pos(table: pa.Table) -> pa.Table:
+    return table.take(pa.array(np.argsort(table.column("pos").to_numpy(), kind="stable")))
 
 
 def nd_apply(task: StepTask) -> dict:
@@ -312,14 +373,15 @@ def nd_apply(task: StepTask) -> dict:
     state = load_state(run, task, n, task.extra)
     decided = _read_folder(run.select_part(task.fp, task.step, "decided", task.ref.index))
     if decided is not None:
-        order = np.argsort(decided.column("pos").to_numpy(), kind="stable")
-        decided = decided.take(pa.array(order))
+        decided = _by_pos(decided)
+        similar = _by_pos(_read_folder(run.select_part(task.fp, task.step, "similar", task.ref.index)))
+        assert similar.column("pos").equals(decided.column("pos")), "every dropped row has one similarity"
         mask = np.zeros(n, dtype=bool)
         mask[decided.column("pos").to_numpy()] = True
         given = {"keep": pa.array(np.zeros(decided.num_rows, dtype=bool)),
                  "reason": pa.array([task.selectors[0].reject_reason] * decided.num_rows, pa.string()),
                  "duplicate_of": decided.column("duplicate_of").combine_chunks(),
-                 "similarity": decided.column("similarity").combine_chunks()}
+                 "similarity": similar.column("similarity").combine_chunks()}
         for name, values in given.items():
             i = state.schema.get_field_index(name)
             column = state.column(name).combine_chunks()
@@ -347,9 +409,12 @@ def run_components(ctx: StepContext, selector, step: str, prev: str | None) -> N
         return [PartTask(str(ctx.run.root), ctx.fp, step, q, selector, n_parts, n_shards, round_)
                 for q in range(n_parts)]
 
+    def joining(src: str, dst: str) -> list[StepTask]:
+        return [replace(t, opts={**opts, "join": (src, dst)}) for t in tasks]
+
     counted = ctx.executor.map(nd_bands, tasks, desc=f"{name} bands", labels=ctx.labels)
     candidates = sum(ctx.executor.map(nd_candidates, parts(), desc=f"{name} candidates"))
-    ctx.executor.map(nd_attach, tasks, desc=f"{name} join", labels=ctx.labels)
+    ctx.executor.map(nd_attach, joining("pairs", "joined"), desc=f"{name} join", labels=ctx.labels)
     edges = sum(ctx.executor.map(nd_verify, tasks, desc=f"{name} verify", labels=ctx.labels))
     round_ = 0
     while sum(ctx.executor.map(nd_propagate, parts(round_), desc=f"{name} components")):
@@ -357,6 +422,8 @@ def run_components(ctx: StepContext, selector, step: str, prev: str | None) -> N
     ctx.executor.map(nd_labels_home, parts(round_), desc=f"{name} labels")
     ctx.executor.map(nd_members, tasks, desc=f"{name} members", labels=ctx.labels)
     dropped = sum(ctx.executor.map(nd_decide, parts(), desc=f"{name} decide"))
+    ctx.executor.map(nd_attach, joining("kept-pairs", "kept-joined"), desc=f"{name} join kept", labels=ctx.labels)
+    ctx.executor.map(nd_similarity, tasks, desc=f"{name} similarity", labels=ctx.labels)
     ctx.executor.map(nd_apply, tasks, desc=f"{name} apply", labels=ctx.labels)
     ctx.info.setdefault("components", {})[step] = {
         "selector": name, "rows": sum(c["alive"] for c in counted), "candidate_pairs": candidates,

@@ -59,6 +59,33 @@ def test_jaccard_estimates_within_expected_error(shingle, size, n_pairs):
     assert err.mean() <= 1.5 * (sigma * np.sqrt(2 / np.pi)).mean() + 1 / k
 
 
+@pytest.mark.parametrize("shingle,size", [("word", 5), ("char", 9)])
+def test_shingle_sets_give_exact_jaccard(shingle, size):
+    pairs = _pairs(random.Random(3), 12, length=120 if shingle == "word" else 40)
+    texts = [t for pair in pairs for t in pair] + ["A a a a a a a. A A", "two words"]
+    sets = MinHashScorer(shingle=shingle, shingle_size=size, num_perm=32, bands=4).score_batch(_batch(texts))["shingles"]
+    got = [np.asarray(v, dtype=np.uint64) for v in sets.to_pylist()]
+    want = [shingles(t, size, shingle == "char") for t in texts]
+    assert [len(g) for g in got] == [len(w) for w in want]
+    assert all((np.diff(g.astype(object)) > 0).all() for g in got)  # sorted and distinct
+    for i in range(0, 2 * len(pairs), 2):
+        inter = len(np.intersect1d(got[i], got[i + 1]))
+        assert inter / (len(got[i]) + len(got[i + 1]) - inter) == jaccard(want[i], want[i + 1])
+
+
+def test_sort_by_row_is_exact_where_top_bits_tie():
+    rng = np.random.default_rng(1)
+    for trial in range(60):
+        n, rows = int(rng.integers(1, 300)), int(rng.integers(1, 40))
+        row, values = rng.integers(0, rows, n), rng.integers(0, 1 << 64, n, dtype=np.uint64)
+        if trial % 2:  # every value shares its top bits: all ties under the key
+            values = (values & np.uint64(0xFF)) | np.uint64(0xABCD << 40)
+        if trial % 3 == 0:
+            values = rng.choice(values, n)  # repeats
+        order, want = mh.sort_by_row(values, row, rows), np.lexsort((values, row))
+        assert (row[order] == row[want]).all() and (values[order] == values[want]).all(), trial
+
+
 def test_normalisation_case_punctuation_whitespace():
     texts = ["Hello, World! The quick brown fox jumps over the lazy dog.",
              "hello world the   quick brown\tfox jumps over the lazy dog",
@@ -87,6 +114,8 @@ def test_short_empty_and_missing_texts():
     out = MinHashScorer(shingle_size=5).score_batch(_batch(["two words", "", "  ... !!", None, "one two three four five six"]))
     assert out["signature"].is_valid().to_pylist() == [True, False, False, False, True]
     assert out["bands"].is_valid().to_pylist() == [True, False, False, False, True]
+    assert out["shingles"].is_valid().to_pylist() == [True, False, False, False, True]
+    assert [len(v) for v in out["shingles"].to_pylist() if v is not None] == [1, 2]
     assert out["null_reason"].to_pylist() == [None, "empty text", "empty text", "missing text", None]
 
 

@@ -181,7 +181,34 @@ def test_identical_under_more_partitions(planted, default, monkeypatch):
     assert len(list(ctx.run.select_dir("m" * 16, "step-01").glob("edges/part-*"))) > 4
 
 
+def test_similarity_is_exact_jaccard_to_the_kept_row(planted, default):
+    decisions, _ = default
+    text = dict(zip(planted["ids"], planted["texts"]))
+    rejected = {d: r for d, r in decisions.items() if not r["keep"]}
+    assert len(rejected) >= 0.98 * len(planted["groups"])  # variants are >= 0.85 by construction
+    for doc, r in rejected.items():
+        want = jaccard(shingles(text[doc]), shingles(text[r["duplicate_of"]]))
+        assert r["similarity"] == pytest.approx(want, abs=1e-6) and want >= 0.8, doc
+
+
+def test_estimated_verification_uses_signatures(planted, default):
+    decisions, _ = _decide(planted["pipe"], NearDedup(verify="estimate"), fp="e" * 16)
+    rejected = [r for r in decisions.values() if not r["keep"]]
+    assert len(rejected) >= 0.9 * len(planted["groups"])
+    assert all(float(r["similarity"] * 128).is_integer() for r in rejected)  # equal values out of 128
+    assert NearDedup(verify="estimate").columns()[0] == "minhash.signature"
+
+
+def test_pair_chunks_do_not_change_decisions(planted, default, monkeypatch):
+    from datadiet.stages import components
+
+    monkeypatch.setattr(components, "PAIR_VALUES", 300)
+    got, _ = _decide(planted["pipe"], NearDedup(), fp="c" * 16)
+    assert got == default[0]
+
+
 @pytest.mark.parametrize("params,key", [
+    ({"verify": "approximate"}, "verify"),
     ({"threshold": 0}, "threshold"), ({"threshold": 1.5}, "threshold"), ({"threshold": -0.1}, "threshold"),
     ({"keep": "best"}, "score"), ({"keep": "first", "score": "length.chars"}, "score"),
     ({"keep": "newest"}, "keep"),
