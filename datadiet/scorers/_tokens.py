@@ -1,9 +1,9 @@
 """One whitespace tokenisation of a batch, shared by the cheap text scorers.
 
-The pipeline hands every scorer of a stage the same batch, one after the other, so the
-work all of them need (bytes, whitespace mask, word boundaries, per-text counts) is done
-once and kept for the most recent text array of each thread. The entry holds a reference to that
-array, so its buffers cannot be freed and their addresses identify the same bytes.
+The pipeline hands every scorer of a stage the same batch object, one after the other, so
+the work all of them need (bytes, whitespace mask, word boundaries, per-text counts) is done
+once and kept for the most recent batch of each thread. The entry holds a reference to the
+text array, so its buffers cannot be freed and their addresses identify the same bytes.
 Texts are cut into slices of about 256 KB, small enough for the masks to stay in cache.
 """
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import threading
+import weakref
 
 import numpy as np
 import pyarrow as pa
@@ -82,15 +83,18 @@ def _key(array: pa.StringArray) -> tuple:
     return (array.offset, len(array), *(b.address if b is not None else 0 for b in array.buffers()))
 
 
-def tokenised(texts: Texts) -> Tokenised:
-    """The tokenisation of ``texts.array``, reused while the same array comes back."""
+def tokenised(texts: Texts, batch: pa.RecordBatch) -> Tokenised:
+    """The tokenisation of ``texts.array`` (the text of ``batch``), reused while the same
+    batch object comes back with the same array: scorers handed one batch in turn share
+    it, while a new batch of the same rows (a planner's second timing pass) does not."""
     array, offsets = texts.array, texts.byte_offsets()
     key = _key(array)
     cached = getattr(_local, "last", None)
-    if cached is not None and cached[0] == key:
-        return cached[1]
+    if cached is not None and cached[0] == key and cached[1]() is batch:
+        return cached[2]
     entry = Tokenised(array, offsets)
-    _local.last = (key, entry) if offsets[-1] - offsets[0] <= _CACHE_LIMIT else None
+    small = offsets[-1] - offsets[0] <= _CACHE_LIMIT
+    _local.last = (key, weakref.ref(batch), entry) if small else None
     return entry
 
 

@@ -103,7 +103,7 @@ class CharStatsScorer(Scorer):
 
     def score_batch(self, batch: pa.RecordBatch) -> dict[str, pa.Array]:
         texts = Texts(batch, "charstats")
-        tokens = tokenised(texts)
+        tokens = tokenised(texts, batch)
         n_chars = tokens.gather("chars")
         counts = {bit: [] for bit in _FRACTIONS.values()}
         for piece in tokens.slices:

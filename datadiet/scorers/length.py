@@ -42,7 +42,7 @@ class LengthScorer(Scorer):
         tokens = batch.column("n_tokens")
         if not pa.types.is_integer(tokens.type):
             raise ConfigError(f"scorer 'length': column 'n_tokens' must be integer, found {tokens.type}")
-        tokenisation = tokenised(texts)
+        tokenisation = tokenised(texts, batch)
         if tokens.null_count:
             texts.mark(~np.asarray(tokens.is_valid()), "missing n_tokens")
             tokens = tokens.fill_null(0)

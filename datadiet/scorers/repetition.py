@@ -77,7 +77,7 @@ class RepetitionScorer(Scorer):
         texts = Texts(batch, "repetition")
         texts.mark(np.diff(texts.byte_offsets()) == 0, EMPTY_TEXT)
         top, dup = self._sizes()
-        parts = [self._score_slice(piece, top, dup) for piece in tokenised(texts).slices]
+        parts = [self._score_slice(piece, top, dup) for piece in tokenised(texts, batch).slices]
         types = self.output_columns()
         values = {key: np.concatenate([p[key] for p in parts]) if parts else np.zeros(0) for key in types}
         return to_columns(values, types, texts)

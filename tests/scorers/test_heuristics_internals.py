@@ -62,18 +62,24 @@ def test_sort_keys_falls_back_when_truncation_merges_keys():
 
 def test_tokenisation_is_shared_per_array_and_per_thread():
     batch = _batch(["one two", "three"])
-    first = _tokens.tokenised(Texts(batch, "t"))
-    assert _tokens.tokenised(Texts(batch, "t")) is first
+    first = _tokens.tokenised(Texts(batch, "t"), batch)
+    assert _tokens.tokenised(Texts(batch, "t"), batch) is first
     other = _batch(["one two", "three"])  # equal text, other buffers
-    assert _tokens.tokenised(Texts(other, "t")) is not first
-    assert _tokens.tokenised(Texts(batch.slice(1), "t")) is not first
+    assert _tokens.tokenised(Texts(other, "t"), other) is not first
+    assert _tokens.tokenised(Texts(batch.slice(1), "t"), batch.slice(1)) is not first
     seen = []
-    thread = threading.Thread(target=lambda: seen.append(_tokens.tokenised(Texts(batch, "t"))))
+    thread = threading.Thread(target=lambda: seen.append(_tokens.tokenised(Texts(batch, "t"), batch)))
     thread.start()
     thread.join()
     assert seen[0] is not first
     _tokens.forget()
-    assert _tokens.tokenised(Texts(batch, "t")) is not first
+    assert _tokens.tokenised(Texts(batch, "t"), batch) is not first
+    # the same buffers in a new batch object (a planner's second timing pass) are not shared
+    table = pa.Table.from_batches([batch])
+    again, once_more = table.to_batches()[0], table.to_batches()[0]
+    kept = _tokens.tokenised(Texts(again, "t"), again)
+    assert _tokens.tokenised(Texts(again, "t"), again) is kept
+    assert _tokens.tokenised(Texts(once_more, "t"), once_more) is not kept
 
 
 def test_scorers_sharing_a_batch_agree_with_scoring_alone():
