@@ -10,7 +10,8 @@ computed as Dask tasks over files, never gathering the corpus.
    the payload (shingle set, or signature) of their distinct first rows, once per
    destination; there pairs whose Jaccard similarity (exact from the sets, or estimated)
    is >= threshold become edges, sent both ways to edge partitions by node hash; pairs are
-   compared in chunks of PAIR_VALUES set values, one sending shard at a time;
+   compared in chunks of PAIR_VALUES set values, one sending shard at a time (sets are
+   written without a dictionary, in small row groups: bounded writer buffers);
 4. propagate (per partition, rounds): every node starts with its own id as label and
    sends it to its neighbours; a node whose label drops sends the new one; rounds stop
    when nothing is sent (each node then holds its component's smallest node id);
@@ -26,6 +27,7 @@ worker count.
 
 from __future__ import annotations
 
+import os
 import shutil
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -42,7 +44,7 @@ from .select import StepTask, load_state, state_path
 
 SHIFT = np.int64(32)
 WINDOW = 4
-PAIR_VALUES = 1 << 19  # set values compared at a time (4 MB of uint64)
+PAIR_VALUES = 1 << 17  # set values compared at a time (1 MB of uint64)
 
 
 @dataclass
@@ -166,6 +168,15 @@ def _payload(task: StepTask, pos: np.ndarray | None = None) -> pa.Array:
     return column if pos is None else column.take(pa.array(pos))
 
 
+def _write_sets(run: RunDir, table: pa.Table, target: Path) -> None:
+    """Writes shingle sets or signatures: without a dictionary (the hashes hardly repeat)
+    and in small row groups, so the Parquet writer's buffers stay a few MB."""
+    target = run.path(target)
+    tmp = run._tmp(target)
+    pq.write_table(table, tmp, row_group_size=256, use_dictionary=False, compression="zstd", compression_level=1)
+    os.replace(tmp, target)
+
+
 def nd_attach(task: StepTask) -> int:
     """Pairs whose first node is in this shard go to the second's shard, with the payload
     of their distinct first nodes once per destination shard."""
@@ -185,8 +196,8 @@ def nd_attach(task: StepTask) -> int:
         part = uv[bounds[d] : bounds[d + 1]]
         nodes = np.unique(part[:, 0])
         run.write_table(pa.table({"u": part[:, 0], "v": part[:, 1]}), run.select_part(task.fp, task.step, dst, d, name))
-        run.write_table(pa.table({"node": nodes, "payload": payload.take(pa.array(nodes & np.int64(0xFFFFFFFF)))}),
-                        run.select_part(task.fp, task.step, f"{dst}-payload", d, name))
+        _write_sets(run, pa.table({"node": nodes, "payload": payload.take(pa.array(nodes & np.int64(0xFFFFFFFF)))}),
+                    run.select_part(task.fp, task.step, f"{dst}-payload", d, name))
     return len(uv)
 
 
