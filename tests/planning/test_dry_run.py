@@ -73,10 +73,15 @@ def test_cheap_scorers_on_the_parquet_corpus(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_a_model_scorer_on_jsonl_instructions(tmp_path, gpt2_proxy, monkeypatch):
-    """In one process: the model's one-time costs are in setup(), which neither side times."""
+    """In one process: the model's one-time costs are in setup(), which neither side times.
+    The 201 sample pairs, six times over (unique ids), so the loss scorer's real time is
+    long enough to compare on a fast, quiet machine too."""
     out = tmp_path / "out"
+    rows = [json.loads(line) for line in (SAMPLES / "instruct" / "train.jsonl").read_text().splitlines() if line]
+    pool = tmp_path / "instruct.jsonl"
+    pool.write_text("".join(json.dumps({**r, "id": f"{r['id']}#{k}"}) + "\n" for k in range(6) for r in rows))
     recipe = write_recipe(tmp_path / "r.yaml", {
-        "source": {"paths": str(SAMPLES / "instruct" / "train.jsonl"), "instruction_column": "instruction",
+        "source": {"paths": str(pool), "instruction_column": "instruction",
                    "response_column": "response", "id_column": "id"},
         "scorers": ["length", {"type": "loss", "model": str(gpt2_proxy.out_dir)}],
         "select": [{"type": "top_k", "score": "loss", "keep": "low"}],
