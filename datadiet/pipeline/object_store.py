@@ -30,15 +30,20 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import socket
-import time
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from ..errors import ConfigError
 from ..rundir import RunDir
 from ..urls import is_remote, require_filesystem
-from .ownership import PUBLISHED_DIRS, TEMP_PATTERN, OutputConflictError, read_commit_record
+from .ownership import (
+    PUBLISHED_DIRS,
+    TEMP_PATTERN,
+    OutputConflictError,
+    check_ownership,
+    in_progress_marker,
+    read_commit_record,
+)
 
 COMMIT_RECORD = ".datadiet/commit.json"
 IN_PROGRESS = ".datadiet/in_progress.json"
@@ -154,18 +159,7 @@ def check_not_input_url(url: str, sources: dict[str, object]) -> None:
 def claim_store(store: StoreOutput, run_id: str, overwrite: bool) -> None:
     """The store's side of :func:`ownership.claim`: refuse foreign objects and a different
     run (without ``overwrite``), then delete the old manifest and mark the run in progress."""
-    record = store.read_json(COMMIT_RECORD)
-    owned = set(record["files"]) if record else set()
-    foreign = [f for f in store.published() if f not in owned]
-    if foreign:
-        shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
-        raise OutputConflictError(
-            f"{store.url} holds objects no datadiet run wrote there ({shown}); a run replaces only its own "
-            "files: move them, or choose another output")
-    if record and record.get("run_id") != run_id and not overwrite:
-        raise OutputConflictError(
-            f"{store.url} holds the output of a different datadiet run (another recipe, seed or input); "
-            "pass --overwrite (Pipeline(overwrite=True)) to replace it, or choose another output")
+    check_ownership(store.url, store.read_json(COMMIT_RECORD), store.published(), run_id, overwrite)
     # an object store has no lock: a different run marked in progress (live, or killed) is
     # refused like a finished one; an attempt of the same run writes the same bytes
     marker = store.read_json(IN_PROGRESS)
@@ -174,8 +168,7 @@ def claim_store(store: StoreOutput, run_id: str, overwrite: bool) -> None:
             f"{store.url} is marked in progress by a different datadiet run (pid {marker.get('pid')} on "
             f"{marker.get('host')}); if it is gone, pass --overwrite to replace it, or choose another output")
     store.remove([MANIFEST])
-    store.write_json(IN_PROGRESS, {"run_id": run_id, "host": socket.gethostname(), "pid": os.getpid(),
-                                   "started": time.time()})
+    store.write_json(IN_PROGRESS, in_progress_marker(run_id))
 
 
 @dataclass

@@ -147,26 +147,34 @@ class RunLock:
             self.held = False
 
 
-def claim(run: RunDir, run_id: str, overwrite: bool) -> None:
-    """Checks that every published file in OUT is this run's (or, with ``overwrite``, an
-    earlier datadiet run's), then marks the run in progress. Call with the lock held."""
-    record = read_commit_record(run)
+def check_ownership(where: str, record: dict | None, published: list[str], run_id: str, overwrite: bool) -> None:
+    """Refuses files of ``published`` that the commit ``record`` does not list, and (without
+    ``overwrite``) a record of a different run. ``where`` names the output in the messages."""
     owned = set(record["files"]) if record else set()
-    foreign = [f for f in _published(run) if f not in owned]
+    foreign = [f for f in published if f not in owned]
     if foreign:
         shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
         raise OutputConflictError(
-            f"{run.root} holds files no datadiet run wrote there ({shown}); a run replaces only its own "
-            "files: move them, or choose another output directory")
+            f"{where} holds files no datadiet run wrote there ({shown}); a run replaces only its own "
+            "files: move them, or choose another output")
     if record and record.get("run_id") != run_id and not overwrite:
         raise OutputConflictError(
-            f"{run.root} holds the output of a different datadiet run (another recipe, seed or input); "
-            "pass --overwrite (Pipeline(overwrite=True)) to replace it, or choose another output directory")
+            f"{where} holds the output of a different datadiet run (another recipe, seed or input); "
+            "pass --overwrite (Pipeline(overwrite=True)) to replace it, or choose another output")
+
+
+def in_progress_marker(run_id: str) -> dict:
+    return {"run_id": run_id, "host": socket.gethostname(), "pid": os.getpid(), "started": time.time()}
+
+
+def claim(run: RunDir, run_id: str, overwrite: bool) -> None:
+    """Checks that every published file in OUT is this run's (or, with ``overwrite``, an
+    earlier datadiet run's), then marks the run in progress. Call with the lock held."""
+    check_ownership(str(run.root), read_commit_record(run), _published(run), run_id, overwrite)
     previous = run.root / "manifest.json"
     if previous.is_file():
         previous.unlink()
-    run.write_json({"run_id": run_id, "host": socket.gethostname(), "pid": os.getpid(), "started": time.time()},
-                   in_progress_path(run))
+    run.write_json(in_progress_marker(run_id), in_progress_path(run))
 
 
 def finish(run: RunDir) -> None:
