@@ -26,7 +26,6 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import argparse  # noqa: E402
 import itertools  # noqa: E402
-import statistics  # noqa: E402
 import time  # noqa: E402
 
 import pyarrow as pa  # noqa: E402
@@ -34,6 +33,7 @@ import pyarrow.parquet as pq  # noqa: E402
 
 from bench import heuristics_reference as reference  # noqa: E402
 from bench.common import corpora_dir, emit  # noqa: E402
+from bench.common import median_time as common_median_time  # noqa: E402
 from datadiet.scorers import get_scorer  # noqa: E402
 from datadiet.scorers._tokens import forget  # noqa: E402
 
@@ -49,13 +49,8 @@ NAIVE = {
 
 
 def median_time(fn, repeats: int = 3) -> tuple[float, object]:
-    """Median CPU time of ``fn()`` over ``repeats`` runs, and the last result."""
-    times, result = [], None
-    for _ in range(repeats):
-        start = time.process_time()
-        result = fn()
-        times.append(time.process_time() - start)
-    return statistics.median(times), result
+    """Median CPU seconds of ``fn()`` (this process is pinned to one core), and the last result."""
+    return common_median_time(fn, repeats, clock=time.process_time)
 
 
 def cut_documents(texts, limit: int) -> list[str]:

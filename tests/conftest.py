@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -55,3 +56,21 @@ def data_bytes(out: Path) -> dict[str, bytes]:
 def read_dir(folder: Path):
     files = sorted(folder.glob("*.parquet"))
     return [pq.read_table(f) for f in files]
+
+
+def fault_recipe(tmp_path: Path, corpus: Path, rows_per_shard: int, target_file_bytes: int) -> Path:
+    """The fault-injection recipe: exact dedup and cheap scorers over many small shards and
+    output files, so a kill lands in every stage."""
+    recipe = base_recipe(corpus / "*.parquet", tmp_path / "unused")
+    recipe["source"]["rows_per_shard"] = rows_per_shard
+    recipe["scorers"] = ["exact_hash", "length", "compression", "charstats"]
+    recipe["select"].insert(0, {"type": "exact_dedup", "keep": "first"})
+    recipe["output"]["target_file_bytes"] = target_file_bytes
+    return write_recipe(tmp_path / "recipe.yaml", recipe)
+
+
+def finish(proc: subprocess.Popen, timeout: float = 300) -> str:
+    """Waits for a ``datadiet`` subprocess, asserts it succeeded, returns its stderr."""
+    _, stderr = proc.communicate(timeout=timeout)
+    assert proc.returncode == 0, stderr[-3000:]
+    return stderr

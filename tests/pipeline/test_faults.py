@@ -17,31 +17,20 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, base_recipe, write_recipe
+from tests.conftest import ROOT, fault_recipe, finish
 
 BIN = Path(sys.executable).parent
 ENV = dict(os.environ, PYTHONPATH=str(ROOT))
 
 
 def _recipe(tmp_path, corpus) -> Path:
-    recipe = base_recipe(corpus / "*.parquet", tmp_path / "unused")
-    recipe["source"]["rows_per_shard"] = 200
-    recipe["scorers"] = ["exact_hash", "length", "compression", "charstats"]
-    recipe["select"].insert(0, {"type": "exact_dedup", "keep": "first"})
-    recipe["output"]["target_file_bytes"] = 100_000
-    return write_recipe(tmp_path / "recipe.yaml", recipe)
+    return fault_recipe(tmp_path, corpus, rows_per_shard=200, target_file_bytes=100_000)
 
 
 def _start(recipe: Path, out: Path, scheduler: str = "synchronous") -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "datadiet", "run", str(recipe), "-o", str(out),
                              "--scheduler", scheduler, "-q"], cwd=ROOT, env=ENV,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def _finish(proc: subprocess.Popen, timeout: float = 300) -> str:
-    stdout, stderr = proc.communicate(timeout=timeout)
-    assert proc.returncode == 0, stderr[-3000:]
-    return stderr
 
 
 def _outputs(out: Path) -> dict:
@@ -100,7 +89,7 @@ def _moments(out: Path, wall: float) -> list[tuple[str, Callable[[], bool]]]:
 def test_sigkill_at_ten_moments_then_rerun_gives_identical_bytes(tmp_path, corpus):
     recipe = _recipe(tmp_path, corpus)
     started = time.monotonic()
-    _finish(_start(recipe, tmp_path / "reference"))
+    finish(_start(recipe, tmp_path / "reference"))
     wall = time.monotonic() - started
     reference = _outputs(tmp_path / "reference")
     assert reference["counts"]["selected_rows"] > 0 and len(reference["files"]) >= 3
@@ -119,7 +108,7 @@ def test_sigkill_at_ten_moments_then_rerun_gives_identical_bytes(tmp_path, corpu
                 break
             time.sleep(0.002)
         proc.wait(timeout=60)
-        _finish(_start(recipe, out))
+        finish(_start(recipe, out))
         assert _outputs(out) == reference, f"rerun after a kill at {name!r} differs"
         if _temp_files(out):
             leftovers[name] = _temp_files(out)
@@ -176,7 +165,7 @@ def two_workers(tmp_path):
 def test_killing_a_dask_worker_mid_run_gives_identical_output(tmp_path, corpus, two_workers):
     address, workers = two_workers
     recipe = _recipe(tmp_path, corpus)
-    _finish(_start(recipe, tmp_path / "reference"))
+    finish(_start(recipe, tmp_path / "reference"))
     out = tmp_path / "cluster"
     proc = _start(recipe, out, scheduler=address)
     first_sidecar = _any(out, "scores/*/*/*.parquet")
@@ -185,7 +174,7 @@ def test_killing_a_dask_worker_mid_run_gives_identical_output(tmp_path, corpus, 
         time.sleep(0.002)
     assert proc.poll() is None, "the run ended before a worker could be killed"
     workers[0].send_signal(signal.SIGKILL)
-    stderr = _finish(proc)
+    stderr = finish(proc)
     assert "Traceback" not in stderr and "CommClosedError" not in stderr, stderr[-3000:]
     assert workers[0].wait(timeout=30) == -signal.SIGKILL and workers[1].poll() is None
     assert _outputs(out) == _outputs(tmp_path / "reference")

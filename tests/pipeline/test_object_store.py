@@ -18,7 +18,7 @@ import yaml
 
 import datadiet
 from datadiet.pipeline.ownership import OutputConflictError
-from tests.conftest import ROOT, base_recipe, write_recipe
+from tests.conftest import ROOT, base_recipe, fault_recipe, finish, write_recipe
 
 BUCKET = "runs"
 
@@ -146,18 +146,8 @@ def _start(recipe, url, work_dir, env) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def _finish(proc) -> None:
-    _, stderr = proc.communicate(timeout=300)
-    assert proc.returncode == 0, stderr[-3000:]
-
-
 def _recipe(tmp_path, corpus):
-    recipe = base_recipe(corpus / "*.parquet", tmp_path / "unused")
-    recipe["source"]["rows_per_shard"] = 100
-    recipe["scorers"] = ["exact_hash", "length", "compression", "charstats"]
-    recipe["select"].insert(0, {"type": "exact_dedup", "keep": "first"})
-    recipe["output"]["target_file_bytes"] = 30_000
-    return write_recipe(tmp_path / "recipe.yaml", recipe)
+    return fault_recipe(tmp_path, corpus, rows_per_shard=100, target_file_bytes=30_000)
 
 
 @pytest.mark.slow
@@ -165,7 +155,7 @@ def test_s3_run_killed_at_seeded_moments_resumes_to_identical_objects(tmp_path, 
     env, client = s3_server
     recipe = _recipe(tmp_path, corpus)
     started = time.monotonic()
-    _finish(_start(recipe, f"s3://{BUCKET}/reference", tmp_path / "work-ref", env))
+    finish(_start(recipe, f"s3://{BUCKET}/reference", tmp_path / "work-ref", env))
     wall = time.monotonic() - started
     reference = _published(client, "reference")
     assert reference["counts"]["selected_rows"] > 0 and len(reference["objects"]) >= 4
@@ -199,7 +189,7 @@ def test_s3_run_killed_at_seeded_moments_resumes_to_identical_objects(tmp_path, 
             import shutil
 
             shutil.rmtree(work, ignore_errors=True)
-        _finish(_start(recipe, f"s3://{BUCKET}/{prefix}", work, env))
+        finish(_start(recipe, f"s3://{BUCKET}/{prefix}", work, env))
         assert _published(client, prefix) == reference, f"rerun after a kill at {name!r} differs"
         leftovers = [k for k in _objects(client, prefix) if k.startswith(".datadiet/in_progress")]
         assert not leftovers
@@ -210,7 +200,7 @@ def test_s3_run_killed_at_seeded_moments_resumes_to_identical_objects(tmp_path, 
 def test_s3_output_through_the_cli_and_inspect(tmp_path, corpus, s3_server):
     env, client = s3_server
     recipe = _recipe(tmp_path, corpus)
-    _finish(_start(recipe, f"s3://{BUCKET}/cli", tmp_path / "work", env))
+    finish(_start(recipe, f"s3://{BUCKET}/cli", tmp_path / "work", env))
     objects = _objects(client, "cli")
     manifest = json.loads(objects["manifest.json"])
     table = pq.read_table(io.BytesIO(objects[manifest["outputs"]["data"][0]]))
