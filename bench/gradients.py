@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -42,6 +41,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from bench.common import corpora_dir, emit
+from datadiet.peak_memory import peak_rss_mb
 
 os.environ.setdefault("TQDM_DISABLE", "1")
 PARAMS = ["transformer.h.*.attn.c_attn", "transformer.h.*.attn.c_proj", "transformer.h.*.mlp.c_fc",
@@ -159,8 +159,8 @@ for lo in range(0, len(texts), 256):
     batch = pa.record_batch({{"doc_id": [str(i) for i in range(len(part))], "text": part,
                               "n_tokens": pa.array(np.zeros(len(part), np.int64))}})
     s.score_batch(batch)
-# VmHWM: this process's own peak (ru_maxrss would carry the parent's across exec)
-print([int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM")][0] / 1024)
+from datadiet.peak_memory import peak_rss_mb
+print(peak_rss_mb())
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parents[1])
@@ -255,7 +255,7 @@ def main() -> None:
         "exact_examples_per_s": round(exact_eps, 2), "exact_vs_loop": round(exact_eps / loop_eps, 2),
         "structured_vs_loop_max_rel_diff": agree, "fidelity_spearman_d2048": round(fidelity, 4),
         "rss_mb_1x": round(rss_1, 1), "rss_mb_10x": round(rss_10, 1), "rss_growth": round(rss_10 / rss_1, 3),
-        "self_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "self_rss_mb": round(peak_rss_mb(), 1),
         **peer_figures,
     }
     emit("gradients" if args.device == "cpu" else f"gradients_{args.device}", figures,

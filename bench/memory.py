@@ -19,12 +19,13 @@ from pathlib import Path
 from bench.common import emit, write_mixture
 
 RUNNER = """
-import json, resource, sys, time
+import json, sys, time
 import datadiet
+from datadiet.peak_memory import peak_rss_mb
 start = time.perf_counter()
 cfg = json.loads(sys.argv[1])
 result = datadiet.Pipeline.from_config(cfg).run()
-print(json.dumps({"maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+print(json.dumps({"maxrss_mb": peak_rss_mb(),
                   "seconds": time.perf_counter() - start, "rows": result.manifest["counts"]["input_rows"],
                   "selected": result.manifest["counts"]["selected_rows"]}))
 """

@@ -104,14 +104,13 @@ def datadiet_recipe(src: Path, out: Path) -> dict:
             "execution": {"scheduler": "synchronous", "progress": False}}
 
 
-# VmHWM is this process's own peak; ru_maxrss would carry the parent's peak over the exec
 RUNNER = """
 import json, sys, time
 import datadiet
+from datadiet.peak_memory import peak_rss_mb
 start = time.perf_counter()
 result = datadiet.Pipeline.from_config(json.loads(sys.argv[1])).run()
-hwm = [line for line in open("/proc/self/status") if line.startswith("VmHWM")][0]
-print(json.dumps({"maxrss_mb": int(hwm.split()[1]) / 1024,
+print(json.dumps({"maxrss_mb": peak_rss_mb(),
                   "seconds": time.perf_counter() - start, "rows": result.manifest["counts"]["input_rows"],
                   "rejected": result.manifest["counts"]["rejected_rows"]}))
 """

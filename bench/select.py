@@ -59,9 +59,10 @@ def generate(root: Path, rows: int) -> dict:
 
 
 ENGINE = """
-import json, resource, sys, time
+import json, sys, time
 from pathlib import Path
 root, tokens, shards, workers = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+from datadiet.peak_memory import peak_rss_mb
 from datadiet.pipeline.executor import make_executor
 from datadiet.rundir import RunDir
 from datadiet.select.base import Budget
@@ -80,14 +81,18 @@ run_ranker(ctx, TopK(score="score", keep="high"), "step-00", None)
 seconds = time.perf_counter() - start
 executor.close()
 b = ctx.info["budget"]
-print(json.dumps({"seconds": seconds, "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+print(json.dumps({"seconds": seconds, "maxrss_mb": peak_rss_mb(),
                   "used": b["used"], "limit": b["limit"], "kept_tokens": ctx.info["kept_tokens"]}))
 """
 
 PANDAS = """
-import json, resource, sys, time
+import json, sys, time
 from pathlib import Path
 import pandas as pd
+
+def peak_rss_mb():  # VmHWM, as datadiet.peak_memory reads it (not imported: it would load datadiet)
+    return [int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM")][0] / 1024
+
 root, tokens, caps = Path(sys.argv[1]), int(sys.argv[2]), json.loads(sys.argv[3])
 start = time.perf_counter()
 files = sorted(root.glob("scores/_ingest/*/*.parquet"))
@@ -102,7 +107,7 @@ fill = df["n_tokens"].where(ok, 0).cumsum()
 keep = ok & (fill <= limit)
 kept = int(df["n_tokens"][keep].sum())
 seconds = time.perf_counter() - start
-print(json.dumps({"seconds": seconds, "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+print(json.dumps({"seconds": seconds, "maxrss_mb": peak_rss_mb(),
                   "kept_tokens": kept, "limit": limit}))
 """
 

@@ -31,9 +31,10 @@ TARGET = ROOT / "data_samples" / "target" / "prose.jsonl"
 # runs in a fresh process per size: the driver's peak RSS is its own, and a sampler thread
 # records each worker process's peak RSS (the LocalCluster's workers are its children)
 RUNNER = """
-import json, resource, sys, threading, time
+import json, sys, threading, time
 import psutil
 import datadiet
+from datadiet.peak_memory import peak_rss_mb
 
 def sample(peaks, stop):
     me = psutil.Process()
@@ -56,7 +57,7 @@ def tracked(fn, what):
         out = fn(*args, **kwargs)
         desc = what or kwargs.get("desc") or (args[3] if len(args) > 3 else "?")
         stages.append((desc, round(psutil.Process().memory_info().rss / 2**20),
-                       round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+                       round(peak_rss_mb()),
                        round(max(peaks.values(), default=0) / 2**20)))
         return out
     return wrapper
@@ -73,7 +74,7 @@ seconds = time.perf_counter() - start
 stop.set()
 thread.join()
 print(json.dumps({"seconds": seconds, "counts": result.manifest["counts"], "timings": result.manifest["timings_s"],
-                  "driver_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "driver_rss_mb": peak_rss_mb(),
                   "worker_rss_mb": sorted(v / 2**20 for v in peaks.values()),
                   "driver_rss_mb_after": stages}))
 """

@@ -44,6 +44,9 @@ def local_worker_environ():
 
     environ = dict(dask.config.get("distributed.nanny.pre-spawn-environ", default={}) or {})
     environ[IGNORE_SIGINT_ENV] = "1"
+    # Dask copies the pre-spawn variables (and some of its own) into this process's os.environ
+    # before each spawn, keeping them for restarts; the driver's own environment is put back
+    before = dict(os.environ)
     main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
     try:
@@ -52,3 +55,6 @@ def local_worker_environ():
     finally:
         if main:
             signal.signal(signal.SIGINT, previous)
+        for key in set(os.environ) - set(before):
+            del os.environ[key]
+        os.environ.update(before)

@@ -55,3 +55,19 @@ def test_ctrl_c_on_a_local_cluster_run_prints_one_line_and_rerun_completes(tmp_p
                            env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=600)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     assert (tmp_path / "out" / "manifest.json").is_file()
+
+
+def test_starting_a_local_cluster_leaves_the_drivers_environment_as_it_was():
+    from datadiet.pipeline.executor import DaskExecutor
+    from datadiet.workers import IGNORE_SIGINT_ENV
+
+    before = dict(os.environ)
+    executor = DaskExecutor(n_workers=1, progress=False)
+    try:
+        worker_env = next(iter(executor.client.run(lambda: dict(os.environ)).values()))
+        after = dict(os.environ)
+    finally:
+        executor.close()
+    assert worker_env.get(IGNORE_SIGINT_ENV) == "1"  # the workers have it
+    assert after == before, {k: after.get(k) for k in set(after) ^ set(before) | {
+        k for k in after if after[k] != before.get(k)}}
