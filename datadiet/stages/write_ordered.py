@@ -69,7 +69,7 @@ def scatter_shard(task: ScatterTask) -> dict:
         repeat = state.column("repeat").to_numpy()[pos] if "repeat" in state.column_names else np.ones(len(pos))
         for j in range(int(repeat.max())):
             mine = np.flatnonzero(repeat > j)
-            copy = table.take(pa.array(mine))
+            copy = table if len(mine) == table.num_rows else table.take(pa.array(mine))
             offset = j * task.kept_bytes + before[mine]
             if task.with_repeat:
                 copy = copy.append_column("repeat", pa.array(np.full(len(mine), j, np.int32)))
@@ -117,21 +117,23 @@ def gather_file(task: GatherTask) -> int:
     if staged.exists():
         return pq.read_metadata(staged).num_rows
     pieces = sorted(_piece_dir(task.folder, task.index).glob("*.parquet"))
-    if pieces:
-        table = pa.concat_tables([pq.read_table(p) for p in pieces])
-        table = table.take(pc.sort_indices(table, sort_keys=[("__offset", "ascending")])).drop_columns(["__offset"])
-    else:
-        table = task.schema.empty_table()
+    table = pa.concat_tables([pq.read_table(p) for p in pieces]) if pieces else None
     writer = run.writer(staged, task.schema, row_group_size=ROW_GROUP_ROWS)
     groups = _RowGroups(writer)
     try:
-        groups.add(table.cast(task.schema))
+        if table is None:
+            groups.add(task.schema.empty_table())
+        else:  # taken in offset order a row group at a time: one copy of the file in memory, not two
+            order = pc.sort_indices(table.column("__offset"))
+            for lo in range(0, len(order), ROW_GROUP_ROWS):
+                chunk = table.take(order.slice(lo, ROW_GROUP_ROWS)).drop_columns(["__offset"])
+                groups.add(chunk.cast(task.schema))
         groups.flush()
     except BaseException:
         writer.abort()
         raise
     writer.close()
-    return table.num_rows
+    return groups.rows
 
 
 def ordered_schema(file_task: FileTask, with_repeat: bool) -> pa.Schema:
