@@ -16,6 +16,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from functools import partial
 
+from ..allocator import configure_allocator
 from ..errors import ConfigError, StageError
 from ..logs import dask_log_level
 from ..workers import local_worker_environ
@@ -24,20 +25,10 @@ from .progress import StageProgress
 log = logging.getLogger("datadiet.executor")
 
 
-def bounded_memory_pool() -> None:
-    """Use the system allocator for Arrow buffers unless the user chose one
-    (``ARROW_DEFAULT_MEMORY_POOL``): mimalloc keeps freed pages, so a long stage's RSS
-    would grow with the data it streams; the system allocator gives them back."""
-    if "ARROW_DEFAULT_MEMORY_POOL" not in os.environ:
-        import pyarrow as pa
-
-        if pa.default_memory_pool().backend_name != "system":
-            pa.set_memory_pool(pa.system_memory_pool())
-
-
 def run_task(fn: Callable, item):
-    """What every task runs: the stage function, in a process with a bounded memory pool."""
-    bounded_memory_pool()
+    """What every task runs: the stage function, in a process whose allocator is set up
+    for streaming (:mod:`datadiet.allocator`)."""
+    configure_allocator()
     return fn(item)
 
 

@@ -118,7 +118,4 @@ def build_manifest(pipe, plan, run, executor, shard_stats, summaries, select_inf
                                "marginal_gain": select_info["marginal_gain"]}
     if "curriculum" in select_info:
         manifest["curriculum"] = select_info["curriculum"]
-    from ..report.diagnostics import run_diagnostics
-
-    manifest["diagnostics"] = {**diagnostics, **run_diagnostics(run.root, manifest)}
     return manifest

@@ -132,10 +132,13 @@ def _execute(pipe, plan, executor, plan_seconds: float, run: RunDir):
 
     manifest = build_manifest(pipe, plan, run, executor, shard_stats, summaries, select_info, outputs,
                               diagnostics, timings)
-    run.write_json(manifest, run.manifest)
+    from ..report.diagnostics import run_diagnostics
     from .report import write_report
 
-    write_report(run, manifest)
+    found, summary = run_diagnostics(run.root, manifest)  # one pass over the decisions for both
+    manifest["diagnostics"] = {**diagnostics, **found}
+    run.write_json(manifest, run.manifest)
+    write_report(run, manifest, summary)
     ownership.finish(run)
     from .pipeline import RunResult
 

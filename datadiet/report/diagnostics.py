@@ -101,12 +101,14 @@ def ks_statistic(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.abs(cdf_a - cdf_b).max())
 
 
-def run_diagnostics(run_dir: str | Path, manifest: dict) -> dict:
-    """``diagnostics`` for the manifest at the end of a run; if the run's decisions cannot be
-    read back, the reason is recorded instead of failing the finished run."""
+def run_diagnostics(run_dir: str | Path, manifest: dict) -> tuple[dict, RunSummary | None]:
+    """``diagnostics`` for the manifest at the end of a run, and the summary they came from
+    (the report reuses it); if the run's decisions cannot be read back, the reason is
+    recorded instead of failing the finished run."""
     from ..errors import DatadietError
 
     try:
-        return diagnostics(run_dir, manifest)
+        summary = summarize(run_dir, manifest)
+        return diagnostics(run_dir, manifest, summary), summary
     except (DatadietError, OSError) as exc:
-        return {"unavailable": f"diagnostics could not be computed: {exc}"}
+        return {"unavailable": f"diagnostics could not be computed: {exc}"}, None

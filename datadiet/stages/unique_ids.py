@@ -64,7 +64,27 @@ def bucket_duplicates(task: IdBucketTask) -> list[dict]:
     files = sorted(folder.glob("*.parquet")) if folder.exists() else []
     if not files:
         return []
-    rows = pa.concat_tables([pq.read_table(f) for f in files])
+    return _duplicates(pa.concat_tables([pq.read_table(f) for f in files]))
+
+
+@dataclass
+class AllIdsTask:
+    refs: list[ShardRef]
+
+
+def all_duplicates(task: AllIdsTask) -> list[dict]:
+    """As :func:`bucket_duplicates`, for a corpus whose ids fit one bucket: read straight
+    from the narrow tables, without the partition round."""
+    parts = []
+    for ref in task.refs:
+        narrow = pq.read_table(RunDir(ref.root).narrow_table(ref.ingest_fp, ref.key), columns=["doc_id", "row"])
+        parts.append(pa.table({"doc_id": narrow.column("doc_id"),
+                               "shard": pa.array(np.full(narrow.num_rows, ref.index, np.int32)),
+                               "row": narrow.column("row")}))
+    return _duplicates(pa.concat_tables(parts)) if parts else []
+
+
+def _duplicates(rows: pa.Table) -> list[dict]:
     counts = pc.value_counts(rows.column("doc_id").combine_chunks())
     repeated = counts.filter(pc.greater(counts.field("counts"), 1)).field("values")
     if not len(repeated):
@@ -82,10 +102,13 @@ def check_unique_ids(executor, run: RunDir, refs: list[ShardRef], shards: list[S
                      id_column: str) -> None:
     """Raises InputError naming the first duplicated id (in id order) and where it occurs."""
     n_buckets = max(1, min(max(len(refs), 1) * 4, -(-total_rows * ROW_BYTES // BUCKET_BYTES)))
-    executor.map(partition_ids, [IdPartitionTask(ref, n_buckets) for ref in refs], desc="ids partition",
-                 labels=[s.label for s in shards])
-    found = executor.map(bucket_duplicates, [IdBucketTask(str(run.root), refs[0].ingest_fp, n_buckets, b)
-                                             for b in range(n_buckets)] if refs else [], desc="ids check")
+    if n_buckets == 1:
+        found = executor.map(all_duplicates, [AllIdsTask(refs)] if refs else [], desc="ids check")
+    else:
+        executor.map(partition_ids, [IdPartitionTask(ref, n_buckets) for ref in refs], desc="ids partition",
+                     labels=[s.label for s in shards])
+        found = executor.map(bucket_duplicates, [IdBucketTask(str(run.root), refs[0].ingest_fp, n_buckets, b)
+                                                 for b in range(n_buckets)] if refs else [], desc="ids check")
     duplicates = sorted((d for bucket in found for d in bucket), key=lambda d: d["id"])
     if not duplicates:
         return

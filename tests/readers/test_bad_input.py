@@ -141,11 +141,12 @@ def test_duplicate_ids_are_an_error_naming_the_id_and_both_places(tmp_path):
         assert "duplicate id 'dup'" in str(exc)
     plan = pipe.plan()
     refs = [ShardRef(i, s.key, str(tmp_path / "out"), plan.ingest_fp) for i, s in enumerate(plan.shards)]
-    with pytest.raises(InputError) as err:
-        check_unique_ids(make_executor("synchronous", None, False), RunDir(tmp_path / "out"), refs, plan.shards,
-                         6, "id")
-    assert ("duplicate id 'dup' in column 'id': one.parquet row 2 and two.parquet row 1; "
-            "1 ids occur more than once") in str(err.value)
+    for total_rows in (6, 10**7):  # one bucket read straight from the narrow tables; hash buckets
+        with pytest.raises(InputError) as err:
+            check_unique_ids(make_executor("synchronous", None, False), RunDir(tmp_path / "out"), refs,
+                             plan.shards, total_rows, "id")
+        assert ("duplicate id 'dup' in column 'id': one.parquet row 2 and two.parquet row 1; "
+                "1 ids occur more than once") in str(err.value)
 
 
 def test_a_run_with_duplicate_ids_stops(tmp_path):
