@@ -46,15 +46,20 @@ def _bucket_dir(run: RunDir, ingest_fp: str, n_buckets: int, bucket: int):
 def partition_ids(task: IdPartitionTask) -> int:
     """Writes this shard's (doc_id, shard, row) into its hash buckets; returns its rows."""
     run = RunDir(task.ref.root)
-    narrow = pq.read_table(run.narrow_table(task.ref.ingest_fp, task.ref.key), columns=["doc_id", "row"])
-    table = pa.table({"doc_id": narrow.column("doc_id"),
-                      "shard": pa.array(np.full(narrow.num_rows, task.ref.index, np.int32)),
-                      "row": narrow.column("row")})
-    bucket = hash_strings(narrow.column("doc_id"), seed=17) % np.uint64(task.n_buckets)
+    table = _id_rows(task.ref)
+    bucket = hash_strings(table.column("doc_id"), seed=17) % np.uint64(task.n_buckets)
     for b in np.unique(bucket).tolist():
         part = table.filter(pa.array(bucket == b))
         run.write_table(part, _bucket_dir(run, task.ref.ingest_fp, task.n_buckets, b) / f"{task.ref.key}.parquet")
-    return narrow.num_rows
+    return table.num_rows
+
+
+def _id_rows(ref: ShardRef) -> pa.Table:
+    """(doc_id, shard, row) of one shard, from its narrow table."""
+    narrow = pq.read_table(RunDir(ref.root).narrow_table(ref.ingest_fp, ref.key), columns=["doc_id", "row"])
+    return pa.table({"doc_id": narrow.column("doc_id"),
+                     "shard": pa.array(np.full(narrow.num_rows, ref.index, np.int32)),
+                     "row": narrow.column("row")})
 
 
 def bucket_duplicates(task: IdBucketTask) -> list[dict]:
@@ -75,13 +80,7 @@ class AllIdsTask:
 def all_duplicates(task: AllIdsTask) -> list[dict]:
     """As :func:`bucket_duplicates`, for a corpus whose ids fit one bucket: read straight
     from the narrow tables, without the partition round."""
-    parts = []
-    for ref in task.refs:
-        narrow = pq.read_table(RunDir(ref.root).narrow_table(ref.ingest_fp, ref.key), columns=["doc_id", "row"])
-        parts.append(pa.table({"doc_id": narrow.column("doc_id"),
-                               "shard": pa.array(np.full(narrow.num_rows, ref.index, np.int32)),
-                               "row": narrow.column("row")}))
-    return _duplicates(pa.concat_tables(parts)) if parts else []
+    return _duplicates(pa.concat_tables([_id_rows(ref) for ref in task.refs])) if task.refs else []
 
 
 def _duplicates(rows: pa.Table) -> list[dict]:
