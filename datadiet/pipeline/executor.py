@@ -84,6 +84,13 @@ class Executor:
 
         return progress, done
 
+    def submit(self, fn: Callable, item, desc: str, slot: int = 0) -> Pending:
+        """Starts ``fn(item)`` beside the stages that follow (on a cluster, as one task among
+        theirs, on the ``slot``-th worker by address when it is free, so that a task of the same
+        kind finds its imports loaded from run to run); ``.result()`` waits for it. Here: run
+        when the result is asked for."""
+        return Pending(lambda: _run_one(fn, item, desc))
+
     def close(self) -> None:
         pass
 
@@ -115,6 +122,28 @@ class SynchronousExecutor(Executor):
                     raise _stage_error(desc, labels[i] if labels else str(i), exc) from exc
                 done(i, out[-1])
         return out
+
+
+class Pending:
+    """The result of :meth:`Executor.submit`, computed by ``get`` on the first ``result()``."""
+
+    def __init__(self, get: Callable):
+        self._get = get
+        self._done, self._value = False, None
+
+    def result(self):
+        if not self._done:
+            self._value, self._done = self._get(), True
+        return self._value
+
+
+def _run_one(fn: Callable, item, desc: str):
+    try:
+        return run_task(fn, item)
+    except StageError:
+        raise
+    except Exception as exc:
+        raise _stage_error(desc, desc, exc) from exc
 
 
 def _stage_error(desc: str, label: str, exc: Exception) -> Exception:
@@ -200,6 +229,26 @@ class DaskExecutor(Executor):
             for f in futures:
                 f.release()
         return results
+
+    def submit(self, fn, item, desc, slot=0):
+        from dask.base import tokenize
+
+        workers = sorted(self.client.scheduler_info().get("workers", {}))
+        where = {"workers": [workers[slot % len(workers)]], "allow_other_workers": True} if workers else {}
+        future = self.client.submit(partial(run_task, fn), item, key=f"{desc}-{tokenize(fn, item)}", pure=False,
+                                    retries=0, **where)
+
+        def get():
+            try:
+                return future.result()
+            except StageError:
+                raise
+            except Exception as exc:
+                raise _stage_error(desc, desc, exc) from exc
+            finally:
+                future.release()
+
+        return Pending(get)
 
     def close(self):
         self.client.close()

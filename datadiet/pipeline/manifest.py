@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import platform
 import time
 from importlib import metadata
@@ -15,14 +16,19 @@ PACKAGES = ("pyarrow", "dask", "distributed", "numpy", "datasets", "transformers
             "scikit-learn", "faiss-cpu", "xxhash")
 
 
-def versions() -> dict:
-    out = {"datadiet": __version__, "python": platform.python_version()}
+@functools.cache  # package metadata is parsed once per process
+def _installed_versions() -> tuple[tuple[str, str], ...]:
+    found = []
     for name in PACKAGES:
         try:
-            out[name] = metadata.version(name)
+            found.append((name, metadata.version(name)))
         except metadata.PackageNotFoundError:
             pass
-    return out
+    return tuple(found)
+
+
+def versions() -> dict:
+    return {"datadiet": __version__, "python": platform.python_version(), **dict(_installed_versions())}
 
 
 def _quarantine_counts(files: list[str]) -> tuple[dict, int, list[str]]:

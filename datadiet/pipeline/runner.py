@@ -126,16 +126,22 @@ def _execute(pipe, plan, executor, plan_seconds: float, run: RunDir):
     t0 = time.perf_counter()
     summaries = executor.map(shard_summary, [SummaryTask(ref, select_fp, last_step) for ref in refs],
                              desc="count")
+    from ..report.early import ReportTask, prepare_report, report_parts, run_diagnostics
+    from .report import write_report
+
+    # the decisions are final: the report's passes over them and its plots run beside the write's tasks
+    so_far = build_manifest(pipe, plan, run, executor, shard_stats, summaries, select_info, {}, {}, timings)
+    parts = report_parts(executor.n_workers, so_far)
+    early = [executor.submit(prepare_report, ReportTask(str(run.root), so_far, k, parts), desc=f"report-{k}",
+                             slot=k)
+             for k in range(parts)]
     outputs, diagnostics = _write(pipe, plan, run, run_id, executor, refs, select_fp, last_step, extra, summaries,
                                   select_info)
     timings["write"] = time.perf_counter() - t0
 
     manifest = build_manifest(pipe, plan, run, executor, shard_stats, summaries, select_info, outputs,
                               diagnostics, timings)
-    from ..report.diagnostics import run_diagnostics
-    from .report import write_report
-
-    found, summary = run_diagnostics(run.root, manifest)  # one pass over the decisions for both
+    found, summary = run_diagnostics(run.root, manifest, [p.result() for p in early])
     manifest["diagnostics"] = {**diagnostics, **found}
     run.write_json(manifest, run.manifest)
     write_report(run, manifest, summary)

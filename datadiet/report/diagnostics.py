@@ -99,16 +99,3 @@ def ks_statistic(a: np.ndarray, b: np.ndarray) -> float:
     cdf_a = np.searchsorted(np.sort(a), grid, side="right") / len(a)
     cdf_b = np.searchsorted(np.sort(b), grid, side="right") / len(b)
     return float(np.abs(cdf_a - cdf_b).max())
-
-
-def run_diagnostics(run_dir: str | Path, manifest: dict) -> tuple[dict, RunSummary | None]:
-    """``diagnostics`` for the manifest at the end of a run, and the summary they came from
-    (the report reuses it); if the run's decisions cannot be read back, the reason is
-    recorded instead of failing the finished run."""
-    from ..errors import DatadietError
-
-    try:
-        summary = summarize(run_dir, manifest)
-        return diagnostics(run_dir, manifest, summary), summary
-    except (DatadietError, OSError) as exc:
-        return {"unavailable": f"diagnostics could not be computed: {exc}"}, None

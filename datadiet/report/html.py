@@ -7,9 +7,7 @@ import json
 from html import escape
 
 import numpy as np
-from scipy.stats import rankdata
 
-from . import plots
 from .diagnostics import diagnostics as compute_diagnostics
 from .diagnostics import kl_reduction, near_duplicate_share
 from .examples import fetch_texts
@@ -27,6 +25,27 @@ figure{margin:0}figcaption{font-size:.8em;color:#555;max-width:333px}.note{color
 pre{background:#f6f6f6;padding:.8em;overflow-x:auto}.ex{white-space:pre-wrap;overflow-wrap:anywhere;font-family:monospace;font-size:.8em;
 max-width:48em}.kept{color:#2a9d5c;font-weight:bold}.dropped{color:#c8553d;font-weight:bold}
 details{margin:.3em 0}summary{cursor:pointer}"""
+
+
+def _plots():
+    """The matplotlib module, imported when a plot is drawn (a page whose plots were drawn
+    on the workers needs none)."""
+    from . import plots
+
+    return plots
+
+
+def average_ranks(matrix: np.ndarray) -> np.ndarray:
+    """Ranks (from 1) within each column, ties given their mean rank, as Spearman's
+    correlation needs (``scipy.stats.rankdata(matrix, axis=0)``, without importing scipy)."""
+    out = np.empty(matrix.shape, dtype=np.float64)
+    for j in range(matrix.shape[1]):
+        order = np.argsort(matrix[:, j], kind="stable")
+        ordered = matrix[order, j]
+        starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+        ends = np.r_[starts[1:], len(ordered)]
+        out[order, j] = np.repeat((starts + ends + 1) / 2.0, ends - starts)
+    return out
 
 
 def e(value) -> str:
@@ -54,8 +73,8 @@ def render(run_dir, manifest: dict, summary: RunSummary | None, missing: str = "
                     _curriculum(manifest), _scorers(manifest), _recipe(manifest)]
     else:
         sections = [
-            _header(manifest), _budget(manifest), _sources(summary), _reasons(manifest), _diagnostics(diag),
-            _ranking(manifest), _curriculum(manifest), _histograms(summary), _correlation(summary),
+            _header(manifest), _budget(manifest), _drawn(summary, "sources"), _reasons(manifest), _diagnostics(diag),
+            _ranking(manifest), _curriculum(manifest), _histograms(summary), _drawn(summary, "correlation"),
             _examples(run_dir, manifest, summary), _scorers(manifest), _recipe(manifest),
         ]
     body = "\n".join(s for s in sections if s)
@@ -82,6 +101,27 @@ def _budget(m: dict) -> str:
     return f"<h2 id='budget'>Budget and what bound the selection</h2><table>{rows}</table>"
 
 
+def figure_names(s: RunSummary) -> list[str]:
+    """The pieces of the page drawn from the decisions alone (plots with their tables)."""
+    return ["sources", "correlation"] + [f"histogram:{c}" for c in s.score_columns]
+
+
+def draw_figures(s: RunSummary, part: int = 0, parts: int = 1) -> None:
+    """Draws every ``parts``-th piece from ``part`` on into ``s.figures``, so that a run can
+    draw them on its workers while its output is written, and the page reuses them."""
+    for name in figure_names(s)[part::parts]:
+        _drawn(s, name)
+
+
+def _drawn(s: RunSummary, name: str) -> str:
+    if name not in s.figures:
+        if name.startswith("histogram:"):
+            s.figures[name] = _histogram(s, name.split(":", 1)[1])
+        else:
+            s.figures[name] = {"sources": _sources, "correlation": _correlation}[name](s)
+    return s.figures[name]
+
+
 def _sources(s: RunSummary) -> str:
     if not s.by_source:
         return ""
@@ -90,7 +130,7 @@ def _sources(s: RunSummary) -> str:
     rows = [[e(src), d["rows_in"], d["rows_kept"], pct(d["rows_kept"], d["rows_in"]), d["tokens_in"], d["tokens_kept"],
              pct(d["tokens_in"], total_in), pct(d["tokens_kept"], total_kept)] for src, d in s.by_source.items()]
     return (f"<h2 id='sources'>Composition by source</h2><img alt='composition by source' "
-            f"src='{plots.composition(s.by_source)}'>"
+            f"src='{_plots().composition(s.by_source)}'>"
             + table(["source", "rows in", "rows kept", "kept", "tokens in", "tokens kept", "share of input tokens",
                      "share of kept tokens"], rows, {1, 2, 4, 5})
             + "<p class='note'>Quarantined rows are not counted here (they were never scored).</p>")
@@ -169,7 +209,7 @@ def _plot_block(title: str, obj) -> str:
         x = lists.pop(x_key) if x_key and len(lists) > 1 else list(range(n))
         marks = {k: float(v) for k, v in scalars.items() if isinstance(v, (int, float)) and not isinstance(v, bool)
                  and any(w in k.lower() for w in ("stop", "budget", "limit")) and min(x) <= v <= max(x)}
-        out.append(f"<img alt='{e(title)}' src='{plots.series(title, x_key or 'index', x, lists, marks)}'>")
+        out.append(f"<img alt='{e(title)}' src='{_plots().series(title, x_key or 'index', x, lists, marks)}'>")
     if scalars:
         out.append("<table>" + "".join(f"<tr><th>{e(k)}</th><td>{e(num(v))}</td></tr>" for k, v in scalars.items())
                    + "</table>")
@@ -204,18 +244,20 @@ def _sample_note(s: RunSummary) -> str:
 def _histograms(s: RunSummary) -> str:
     if not s.score_columns:
         return ""
-    figures = []
-    for column in s.score_columns:
-        kept, dropped = _split(s, column)
-        if not len(kept) and not len(dropped):
-            continue
-        image, clipped = plots.histogram(column, kept, dropped)
-        figures.append(f"<figure class='histogram' data-score='{e(column)}'><img alt='histogram of {e(column)}' "
-                       f"src='{image}'><figcaption>{e(column)}: mean kept {num(float(kept.mean())) if len(kept) else '-'}"
-                       f", dropped {num(float(dropped.mean())) if len(dropped) else '-'}"
-                       f"{'; x range cut at the 0.5-99.5th percentiles' if clipped else ''}</figcaption></figure>")
+    figures = "".join(_drawn(s, f"histogram:{column}") for column in s.score_columns)
     return (f"<h2 id='histograms'>Score distributions: kept vs dropped</h2><p class='note'>From {_sample_note(s)}."
-            f"</p><div class='grid'>{''.join(figures)}</div>")
+            f"</p><div class='grid'>{figures}</div>")
+
+
+def _histogram(s: RunSummary, column: str) -> str:
+    kept, dropped = _split(s, column)
+    if not len(kept) and not len(dropped):
+        return ""
+    image, clipped = _plots().histogram(column, kept, dropped)
+    return (f"<figure class='histogram' data-score='{e(column)}'><img alt='histogram of {e(column)}' "
+            f"src='{image}'><figcaption>{e(column)}: mean kept {num(float(kept.mean())) if len(kept) else '-'}"
+            f", dropped {num(float(dropped.mean())) if len(dropped) else '-'}"
+            f"{'; x range cut at the 0.5-99.5th percentiles' if clipped else ''}</figcaption></figure>")
 
 
 def _correlation(s: RunSummary) -> str:
@@ -229,10 +271,10 @@ def _correlation(s: RunSummary) -> str:
     if len(matrix) < 3:
         return ""
     with np.errstate(invalid="ignore", divide="ignore"):
-        corr = np.corrcoef(rankdata(matrix, axis=0), rowvar=False)
+        corr = np.corrcoef(average_ranks(matrix), rowvar=False)
     return (f"<h2 id='correlation'>Score correlations</h2><p class='note'>Spearman rank correlation over "
             f"{_sample_note(s)} (rows with every score present; constant scores left out).</p>"
-            f"<img alt='score correlation heatmap' src='{plots.correlation(cols, np.atleast_2d(corr))}'>")
+            f"<img alt='score correlation heatmap' src='{_plots().correlation(cols, np.atleast_2d(corr))}'>")
 
 
 def _examples(run_dir, m: dict, s: RunSummary) -> str:

@@ -1,4 +1,5 @@
-"""Matplotlib figures of a run (Agg backend), each returned as a base64 PNG data URI."""
+"""Matplotlib figures of a run, each returned as a base64 PNG data URI. Figures are made
+with the object API (no pyplot state), so a run can draw them in a background thread."""
 
 from __future__ import annotations
 
@@ -6,10 +7,9 @@ import base64
 import io
 
 import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
 KEPT, DROPPED = "#2a9d5c", "#c8553d"
 DPI = 90
@@ -20,10 +20,15 @@ def literal(text: str) -> str:
     return str(text).replace("$", r"\$")
 
 
+def _figure(**kw) -> Figure:
+    fig = Figure(**kw)
+    FigureCanvasAgg(fig)
+    return fig
+
+
 def _png(fig, tight: bool = True) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight" if tight else None)
-    plt.close(fig)
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
@@ -36,7 +41,8 @@ def histogram(column: str, kept: np.ndarray, dropped: np.ndarray) -> tuple[str, 
     if hi <= lo:
         lo, hi = lo - 0.5, hi + 0.5
     bins = np.linspace(lo, hi, 31)
-    fig, ax = plt.subplots(figsize=(3.7, 2.3))
+    fig = _figure(figsize=(3.7, 2.3))
+    ax = fig.subplots()
     fig.subplots_adjust(left=0.16, right=0.97, top=0.88, bottom=0.13)  # fixed margins: one draw, not two
     for values, colour, name in ((dropped, DROPPED, "dropped"), (kept, KEPT, "kept")):
         if len(values):
@@ -52,7 +58,8 @@ def histogram(column: str, kept: np.ndarray, dropped: np.ndarray) -> tuple[str, 
 def correlation(columns: list[str], matrix: np.ndarray) -> str:
     """Heatmap of a (Spearman) correlation matrix."""
     size = max(4.0, 0.32 * len(columns) + 2)
-    fig, ax = plt.subplots(figsize=(size + 1, size))
+    fig = _figure(figsize=(size + 1, size))
+    ax = fig.subplots()
     im = ax.imshow(matrix, cmap="RdBu_r", vmin=-1, vmax=1)
     ax.set_xticks(range(len(columns)), [literal(c) for c in columns], rotation=90, fontsize=7)
     ax.set_yticks(range(len(columns)), [literal(c) for c in columns], fontsize=7)
@@ -68,8 +75,9 @@ def correlation(columns: list[str], matrix: np.ndarray) -> str:
 def composition(by_source: dict[str, dict[str, int]]) -> str:
     """Share of each source before and after selection, in rows and in tokens."""
     names = list(by_source)
-    fig, axes = plt.subplots(1, 2, figsize=(8.4, 0.9 + 0.22 * max(len(names), 3) + 0.6))
-    colours = plt.get_cmap("tab20")(np.arange(len(names)) % 20)
+    fig = _figure(figsize=(8.4, 0.9 + 0.22 * max(len(names), 3) + 0.6))
+    axes = fig.subplots(1, 2)
+    colours = matplotlib.colormaps["tab20"](np.arange(len(names)) % 20)
     for ax, unit in zip(axes, ("rows", "tokens")):
         totals = {stage: sum(d[f"{unit}_{stage}"] for d in by_source.values()) for stage in ("in", "kept")}
         left = np.zeros(2)
@@ -88,7 +96,8 @@ def composition(by_source: dict[str, dict[str, int]]) -> str:
 
 def series(title: str, x_label: str, x: list[float], ys: dict[str, list[float]], marks: dict[str, float]) -> str:
     """Line plot of one or more series over a shared x, with vertical marks (e.g. a budget)."""
-    fig, ax = plt.subplots(figsize=(6, 2.8))
+    fig = _figure(figsize=(6, 2.8))
+    ax = fig.subplots()
     for label, y in ys.items():
         ax.plot(x, y, label=literal(label), linewidth=1.4)
     for name, at in marks.items():

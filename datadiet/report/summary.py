@@ -48,6 +48,8 @@ class RunSummary:
     extremes: dict[str, Extremes]
     #: cluster column -> (clusters with a row, clusters with a kept row)
     clusters: dict[str, tuple[int, int]]
+    #: plots drawn from this summary, by name (see :func:`datadiet.report.html.draw_figures`)
+    figures: dict = field(default_factory=dict)
 
     @property
     def score_columns(self) -> list[str]:

@@ -35,3 +35,15 @@ def test_budget_in_words():
                                           "exceeds_available": True, "requested": {"tokens": 1000}},
                                "reasons": {}}))
     assert lines["requested"] == "1,000 tokens" and lines["what bound it"].startswith("the filters")
+
+
+def test_average_ranks_match_scipy_rankdata_with_ties():
+    import numpy as np
+    from scipy.stats import rankdata
+
+    from datadiet.report.html import average_ranks
+
+    rng = np.random.default_rng(0)
+    matrix = np.column_stack([rng.integers(0, 5, 500).astype(float), rng.random(500), np.zeros(500),
+                              rng.integers(0, 50, 500) * 0.5])
+    assert np.array_equal(average_ranks(matrix), rankdata(matrix, axis=0))
