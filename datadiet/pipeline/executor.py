@@ -89,7 +89,7 @@ class Executor:
         theirs, on the ``slot``-th worker by address when it is free, so that a task of the same
         kind finds its imports loaded from run to run); ``.result()`` waits for it. Here: run
         when the result is asked for."""
-        return Pending(lambda: _run_one(fn, item, desc))
+        return Pending(partial(_named_failure, partial(run_task, fn, item), desc, desc))
 
     def close(self) -> None:
         pass
@@ -114,12 +114,7 @@ class SynchronousExecutor(Executor):
         progress, done = self._track(items, desc, weights, unit)
         with progress:
             for i, item in enumerate(items):
-                try:
-                    out.append(run_task(fn, item))
-                except StageError:
-                    raise
-                except Exception as exc:
-                    raise _stage_error(desc, labels[i] if labels else str(i), exc) from exc
+                out.append(_named_failure(partial(run_task, fn, item), desc, labels[i] if labels else str(i)))
                 done(i, out[-1])
         return out
 
@@ -137,13 +132,14 @@ class Pending:
         return self._value
 
 
-def _run_one(fn: Callable, item, desc: str):
+def _named_failure(call: Callable, desc: str, label: str):
+    """``call()``; a failure comes back as a StageError naming the stage and the item."""
     try:
-        return run_task(fn, item)
+        return call()
     except StageError:
         raise
     except Exception as exc:
-        raise _stage_error(desc, desc, exc) from exc
+        raise _stage_error(desc, label, exc) from exc
 
 
 def _stage_error(desc: str, label: str, exc: Exception) -> Exception:
@@ -240,11 +236,7 @@ class DaskExecutor(Executor):
 
         def get():
             try:
-                return future.result()
-            except StageError:
-                raise
-            except Exception as exc:
-                raise _stage_error(desc, desc, exc) from exc
+                return _named_failure(future.result, desc, desc)
             finally:
                 future.release()
 

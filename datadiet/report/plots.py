@@ -1,5 +1,5 @@
 """Matplotlib figures of a run, each returned as a base64 PNG data URI. Figures are made
-with the object API (no pyplot state), so a run can draw them in a background thread."""
+with the object API (no pyplot state), so any thread or worker task can draw them."""
 
 from __future__ import annotations
 
