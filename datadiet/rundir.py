@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 
 import pyarrow as pa
@@ -109,8 +110,9 @@ class RunDir:
         os.replace(tmp, target)
         return target
 
-    def writer(self, target: Path, schema: pa.Schema, row_group_size: int = 4096) -> AtomicParquetWriter:
-        return AtomicParquetWriter(self, target, schema, row_group_size)
+    def writer(self, target: Path, schema: pa.Schema, row_group_size: int = 4096,
+               plain_columns: Sequence[str] = ()) -> AtomicParquetWriter:
+        return AtomicParquetWriter(self, target, schema, row_group_size, plain_columns)
 
     def write_json(self, obj, target: Path) -> Path:
         target = self.path(target)
@@ -128,14 +130,19 @@ class RunDir:
 
 
 class AtomicParquetWriter:
-    """Streams batches to a temporary Parquet file and renames it into place on close."""
+    """Streams batches to a temporary Parquet file and renames it into place on close.
+    ``plain_columns`` (document text, unique ids) skip dictionary encoding, which such
+    columns would only try and abandon, at the cost of hashing every value."""
 
-    def __init__(self, run: RunDir, target: Path, schema: pa.Schema, row_group_size: int = 4096):
+    def __init__(self, run: RunDir, target: Path, schema: pa.Schema, row_group_size: int = 4096,
+                 plain_columns: Sequence[str] = ()):
         self.target = run.path(target)
         self.tmp = RunDir._tmp(self.target)
         self.schema = schema
         self.row_group_size = row_group_size
-        self._writer = pq.ParquetWriter(self.tmp, schema, **PARQUET_OPTIONS)
+        plain = set(plain_columns)
+        encoding = {"use_dictionary": [f.name for f in schema if f.name not in plain]} if plain else {}
+        self._writer = pq.ParquetWriter(self.tmp, schema, **PARQUET_OPTIONS, **encoding)
 
     def write(self, batch: pa.RecordBatch | pa.Table) -> None:
         table = batch if isinstance(batch, pa.Table) else pa.Table.from_batches([batch])
@@ -151,6 +158,14 @@ class AtomicParquetWriter:
     def abort(self) -> None:
         self._writer.close()
         self.tmp.unlink(missing_ok=True)
+
+
+def read_table(path: str | os.PathLike, columns: Sequence[str] | None = None) -> pa.Table:
+    """One of a run's own Parquet files (a sidecar, narrow table, select state, staged
+    piece), read single-threaded with ``ParquetFile``: for these small files about twice as
+    fast as ``pq.read_table``, which sets up a dataset scan for each call."""
+    with pq.ParquetFile(path) as f:
+        return f.read(columns=list(columns) if columns is not None else None, use_threads=False)
 
 
 def read_metadata(path: Path) -> dict:

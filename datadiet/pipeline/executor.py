@@ -48,8 +48,19 @@ class Executor:
         self.shard_sizes: dict[str, tuple[int, int]] = {}
 
     def map(self, fn: Callable, items: Sequence, desc: str, labels: Sequence[str] | None = None,
-            resources: dict | None = None, weights: Sequence[int] | None = None, unit: str = "rows") -> list:
+            resources: dict | None = None, weights: Sequence[int] | None = None, unit: str = "rows",
+            workers: Sequence[str | None] | None = None) -> list:
+        """``workers``: where each item would best run (a worker's address, or None), as a
+        preference a busy worker's tasks can be taken from."""
         raise NotImplementedError
+
+    def broadcast(self, fn: Callable, *args) -> None:
+        """Runs ``fn(*args)`` in every process that runs tasks (here: this one)."""
+        fn(*args)
+
+    def worker_addresses(self) -> list[str]:
+        """The workers' addresses, sorted (none here: tasks run in this process)."""
+        return []
 
     def _sizes(self, items: Sequence, weights: Sequence[int] | None,
                unit: str) -> tuple[str, list[int], list[int]]:
@@ -109,7 +120,7 @@ class SynchronousExecutor(Executor):
         SynchronousExecutor().map(len, [[1], [2, 3]], desc="len")  # [1, 2]
     """
 
-    def map(self, fn, items, desc, labels=None, resources=None, weights=None, unit="rows"):
+    def map(self, fn, items, desc, labels=None, resources=None, weights=None, unit="rows", workers=None):
         out = []
         progress, done = self._track(items, desc, weights, unit)
         with progress:
@@ -200,7 +211,7 @@ class DaskExecutor(Executor):
         workers = self.client.scheduler_info().get("workers", {}).values()
         return any(all(w.get("resources", {}).get(k, 0) >= v for k, v in resources.items()) for w in workers)
 
-    def map(self, fn, items, desc, labels=None, resources=None, weights=None, unit="rows"):
+    def map(self, fn, items, desc, labels=None, resources=None, weights=None, unit="rows", workers=None):
         from dask.base import tokenize
         from dask.distributed import as_completed
 
@@ -208,7 +219,13 @@ class DaskExecutor(Executor):
             return []
         keys = [f"{desc}-{i}-{tokenize(fn, item)}" for i, item in enumerate(items)]
         extra = {"resources": resources} if self.offers(resources) else {}
-        futures = self.client.map(partial(run_task, fn), items, key=keys, pure=False, retries=0, **extra)
+        task = partial(run_task, fn)
+        if workers and any(workers):
+            futures = [self.client.submit(task, item, key=key, pure=False, retries=0, **extra,
+                                          **({"workers": [w], "allow_other_workers": True} if w else {}))
+                       for item, key, w in zip(items, keys, workers)]
+        else:
+            futures = self.client.map(task, items, key=keys, pure=False, retries=0, **extra)
         index = {f.key: i for i, f in enumerate(futures)}
         results: list = [None] * len(items)
         progress, done = self._track(items, desc, weights, unit)
@@ -229,7 +246,7 @@ class DaskExecutor(Executor):
     def submit(self, fn, item, desc, slot=0):
         from dask.base import tokenize
 
-        workers = sorted(self.client.scheduler_info().get("workers", {}))
+        workers = self.worker_addresses()
         where = {"workers": [workers[slot % len(workers)]], "allow_other_workers": True} if workers else {}
         future = self.client.submit(partial(run_task, fn), item, key=f"{desc}-{tokenize(fn, item)}", pure=False,
                                     retries=0, **where)
@@ -241,6 +258,16 @@ class DaskExecutor(Executor):
                 future.release()
 
         return Pending(get)
+
+    def worker_addresses(self):
+        return sorted(self.client.scheduler_info().get("workers", {}))
+
+    def broadcast(self, fn, *args):
+        """Runs ``fn(*args)`` on every worker; a worker that cannot be reached is logged."""
+        try:
+            self.client.run(fn, *args)
+        except Exception as exc:  # cleanup only: the run's own outcome stands
+            log.warning("could not run %s on every worker: %s", getattr(fn, "__name__", fn), exc)
 
     def close(self):
         self.client.close()

@@ -10,18 +10,14 @@ import numpy as np
 from ..fingerprint import component_fingerprint, fingerprint
 from ..rundir import RunDir
 from ..select.base import RowFilter
+from ..stages import text_cache
 from ..stages.engine import StepContext, engines, run_step
 from ..stages.score import run_score_task
 from ..stages.shard_ref import ShardRef
-from ..stages.unique_ids import check_unique_ids
-from ..stages.write import (
-    FileTask,
-    SummaryTask,
-    plan_files,
-    shard_summary,
-    stage_quarantine,
-    write_file,
-)
+from ..stages.shard_summary import SummaryTask, shard_summary
+from ..stages.text_cache import preferred_workers, score_placement
+from ..stages.unique_ids import start_unique_ids_check
+from ..stages.write import FileTask, plain_columns, plan_files, stage_quarantine, write_file
 from ..stages.write_ordered import (
     GatherTask,
     ScatterTask,
@@ -51,7 +47,10 @@ def execute(pipe, plan, executor, plan_seconds: float):
         # a URL output's work directory is datadiet's own: the store decides about overwriting
         ownership.claim(run, run_id, pipe.overwrite or store is not None)
         ownership.clean_temp_files(run)
-        result = _execute(pipe, plan, executor, plan_seconds, run)
+        try:
+            result = _execute(pipe, plan, executor, plan_seconds, run)
+        finally:
+            executor.broadcast(text_cache.forget, str(run.root))
         if store is None:
             return result
         from .object_store import publish_to_store
@@ -89,6 +88,8 @@ def _execute(pipe, plan, executor, plan_seconds: float, run: RunDir):
     if filters:
         passes += [([s for s in specs if s.name not in cheap], "cascade") for specs in plan.rounds]
     alive, cascade_info = None, {}
+    # nothing runs between the score pass and the write of a recipe without select steps
+    keep_text = not pipe.steps and text_cache.fits(plan.shards, executor.n_workers)
     # the first pass always runs: it ingests every shard (narrow tables), scorers or not
     for r, (specs, stage) in enumerate(p for i, p in enumerate(passes) if p[0] or i == 0):
         if stage == "cascade" and alive is None:
@@ -104,28 +105,39 @@ def _execute(pipe, plan, executor, plan_seconds: float, run: RunDir):
         tasks = pipe.score_tasks(plan, run, specs)
         for task in tasks:
             task.alive = alive if stage == "cascade" else None
+            task.summarize = r == 0 and not pipe.steps
+            task.keep_text = r == 0 and keep_text
         resources: dict = {}
         for spec in specs:
             for k, v in spec.scorer.resources().items():
                 resources[k] = max(resources.get(k, 0), v)
+        place = score_placement(plan.shards, executor.worker_addresses()) if r == 0 and keep_text else None
         results = executor.map(run_score_task, tasks, desc=f"score{'' if r == 0 else f' (pass {r + 1})'}",
-                               labels=[t.shard.label for t in tasks], resources=resources or None)
+                               labels=[t.shard.label for t in tasks], resources=resources or None, workers=place)
         shard_stats = results if r == 0 else [_merge_stats(a, b) for a, b in zip(shard_stats, results)]
         timings["score"] += time.perf_counter() - t0
         refs = _refs(pipe, plan, run)
     if not refs:
         refs = _refs(pipe, plan, run)
+    ids_unique = _no_check
     if pipe.source.id_column and shard_stats:  # duplicate ids are an error (named), never merged
-        check_unique_ids(executor, run, refs, plan.shards, sum(st["rows"] for st in shard_stats),
-                         pipe.source.id_column)
+        ids_unique = start_unique_ids_check(executor, run, refs, plan.shards, sum(st["rows"] for st in shard_stats),
+                                            pipe.source.id_column)
 
     t0 = time.perf_counter()
-    select_fp, last_step, extra, select_info = _select(pipe, plan, run, executor, refs, shard_stats)
+    try:
+        select_fp, last_step, extra, select_info = _select(pipe, plan, run, executor, refs, shard_stats)
+    except Exception:
+        ids_unique()  # duplicate ids explain a failed selection better than its own error does
+        raise
     timings["select"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    summaries = executor.map(shard_summary, [SummaryTask(ref, select_fp, last_step) for ref in refs],
-                             desc="count")
+    summaries = [st.pop("summary", None) for st in shard_stats]
+    holders = [st.pop("text_kept_on", None) for st in shard_stats]
+    if not all(summaries):
+        summaries = executor.map(shard_summary, [SummaryTask(ref, select_fp, last_step) for ref in refs],
+                                 desc="count")
     from ..report.early import ReportTask, prepare_report, report_parts, run_diagnostics
     from .report import write_report
 
@@ -136,7 +148,7 @@ def _execute(pipe, plan, executor, plan_seconds: float, run: RunDir):
                              slot=k)
              for k in range(parts)]
     outputs, diagnostics = _write(pipe, plan, run, run_id, executor, refs, select_fp, last_step, extra, summaries,
-                                  select_info)
+                                  select_info, ids_unique, holders)
     timings["write"] = time.perf_counter() - t0
 
     manifest = build_manifest(pipe, plan, run, executor, shard_stats, summaries, select_info, outputs,
@@ -149,6 +161,10 @@ def _execute(pipe, plan, executor, plan_seconds: float, run: RunDir):
     from .pipeline import RunResult
 
     return RunResult(run.root, manifest)
+
+
+def _no_check() -> None:
+    """Derived ids (path and row) are unique by construction."""
 
 
 def cascade_split(pipe, plan) -> tuple[set[str], list]:
@@ -255,7 +271,8 @@ def _select(pipe, plan, run, executor, refs, shard_stats):
     return fp, prev, extra, info
 
 
-def _write(pipe, plan, run, run_id, executor, refs, select_fp, last_step, extra, summaries, select_info):
+def _write(pipe, plan, run, run_id, executor, refs, select_fp, last_step, extra, summaries, select_info,
+           before_publish, holders):
     stats_specs = [s for s in pipe.specs if _has_selection_stats(s.scorer)]
     layout = select_info.get("ordered") if pipe.order == "auto" else None
     select_info["layout"] = layout or "input"
@@ -263,15 +280,18 @@ def _write(pipe, plan, run, run_id, executor, refs, select_fp, last_step, extra,
                            pipe.include_scores, plan.schema.to_string(show_schema_metadata=False),
                            [s.fingerprint for s in pipe.specs], layout)
     light = pipe.source.__class__(**pipe.source.get_params())
-    file_tasks = []
+    file_tasks, where = [], []
     for kind in ("rejected",) if layout else ("data", "rejected"):
-        for k, (lo, hi, idx, starts) in enumerate(plan_files(summaries, kind, pipe.target_file_bytes)):
+        planned = plan_files(summaries, kind, pipe.target_file_bytes)
+        where += preferred_workers(planned, [s[f"{'selected' if kind == 'data' else 'rejected'}_bytes"]
+                                             for s in summaries], holders)
+        for k, (lo, hi, idx, starts) in enumerate(planned):
             staged = run.staged_output(write_fp, kind, k)
             file_tasks.append(FileTask(
                 str(run.root), kind, k, lo, hi, [refs[i] for i in idx], [plan.shards[i] for i in idx], starts, light,
                 plan.schema, select_fp, last_step, extra, str(staged), pipe.specs, pipe.include_scores,
                 stats_specs if kind == "data" else []))
-    results = executor.map(write_file, file_tasks, desc="write")
+    results = executor.map(write_file, file_tasks, desc="write", workers=where)
     staged = {"data": [], "rejected": []}
     totals: dict = {}
     for task, res in zip(file_tasks, results):
@@ -287,6 +307,7 @@ def _write(pipe, plan, run, run_id, executor, refs, select_fp, last_step, extra,
     if select_info.get("ranking_pieces"):
         staged["ranking"] = [Path(p) for p in select_info["ranking_pieces"]]
     written = ["curriculum/schedule.json"] if select_info.get("phase_tokens") else []
+    before_publish()
     outputs = ownership.publish_files(run, run_id, staged, written)
     return outputs, diagnostics
 
@@ -318,7 +339,8 @@ def _write_ordered(pipe, plan, run, executor, refs, select_fp, last_step, extra,
     for kind, (where, default) in outputs.items():
         indices = sorted(int(d.name.split("-")[1]) for d in where.glob("file-*")) if where.exists() else []
         for k in indices or default:
-            gathers.append(GatherTask(str(run.root), str(where), k, str(run.staged_output(write_fp, kind, k)), schema))
+            gathers.append(GatherTask(str(run.root), str(where), k, str(run.staged_output(write_fp, kind, k)), schema,
+                                      plain_columns(pipe.source)))
             kinds.append(kind)
     executor.map(gather_file, gathers, desc="write (gather)")
     staged: dict[str, list[Path]] = {}

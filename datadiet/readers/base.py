@@ -41,6 +41,8 @@ class Shard:
     #: (attempts, backoff seconds) for transient read errors; see readers/retry.py
     retries: tuple[int, float] = field(default=(4, 0.5), compare=False, hash=False)
     payload: Any = field(default=None, compare=False, hash=False, repr=False)
+    #: the shard's decoded size where the format records it (Parquet), else 0
+    data_bytes: int = field(default=0, compare=False, hash=False)
 
     @property
     def key(self) -> str:

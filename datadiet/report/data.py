@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 
 from ..errors import InputError
 from ..hashing import hash_strings
+from ..rundir import read_table
 
 IN_PROGRESS = Path(".datadiet", "in_progress.json")
 #: scorer types whose columns are identifiers or vectors, not scores to plot
@@ -134,7 +135,7 @@ def _find_state(root: Path, keys: list[str], manifest: dict) -> Path | None:
             steps.append(numbered[-1])
     want = manifest["counts"]["selected_rows"]
     for step in sorted(steps, key=lambda d: -d.stat().st_mtime):
-        kept = sum(pq.read_table(step / f"{k}.parquet", columns=["keep"]).column("keep").to_numpy(
+        kept = sum(read_table(step / f"{k}.parquet", columns=["keep"]).column("keep").to_numpy(
             zero_copy_only=False).sum() for k in keys)
         if kept == want:
             return step
@@ -148,12 +149,12 @@ def load_decisions(run_dir: str | Path, manifest: dict, decisions: RunDecisions 
     found = decisions or locate(run_dir, manifest)
     wanted = set(columns) if columns is not None else None
     for s in found.shards:
-        narrow = pq.read_table(s.narrow, columns=["doc_id", "source", "n_tokens", "row"])
+        narrow = read_table(s.narrow, columns=["doc_id", "source", "n_tokens", "row"])
         n = narrow.num_rows
         cols = {name: narrow.column(name) for name in narrow.column_names}
         cols["shard"] = pa.array(np.full(n, s.index, dtype=np.int32))
         if s.state is not None:
-            state = pq.read_table(s.state, columns=["keep", "reason"])
+            state = read_table(s.state, columns=["keep", "reason"])
             if state.num_rows != n:
                 raise InputError(f"{s.state} has {state.num_rows} rows but its shard has {n}; rerun the run")
             cols["kept"], cols["reason"] = state.column("keep"), state.column("reason")
@@ -163,7 +164,7 @@ def load_decisions(run_dir: str | Path, manifest: dict, decisions: RunDecisions 
         for path, names in s.sidecars.items():
             names = [c for c in names if wanted is None or c in wanted]
             if names:
-                side = pq.read_table(path, columns=names)
+                side = read_table(path, columns=names)
                 if side.num_rows != n:
                     raise InputError(f"score sidecar {path} does not match its shard's rows; delete it and rerun")
                 cols.update({c: side.column(c) for c in names})
@@ -176,7 +177,7 @@ def load_decisions(run_dir: str | Path, manifest: dict, decisions: RunDecisions 
 def _rank_keys(path: Path | None, n: int) -> pa.Array:
     if path is None or not path.exists():
         return pa.nulls(n, pa.uint64())
-    keys = pq.read_table(path, columns=["pos", "key"])
+    keys = read_table(path, columns=["pos", "key"])
     out = np.zeros(n, dtype=np.uint64)
     valid = np.zeros(n, dtype=bool)
     pos = keys.column("pos").to_numpy()

@@ -8,6 +8,7 @@ from html import escape
 
 import numpy as np
 
+from . import svg
 from .diagnostics import diagnostics as compute_diagnostics
 from .diagnostics import kl_reduction, near_duplicate_share
 from .examples import fetch_texts
@@ -130,7 +131,7 @@ def _sources(s: RunSummary) -> str:
     rows = [[e(src), d["rows_in"], d["rows_kept"], pct(d["rows_kept"], d["rows_in"]), d["tokens_in"], d["tokens_kept"],
              pct(d["tokens_in"], total_in), pct(d["tokens_kept"], total_kept)] for src, d in s.by_source.items()]
     return (f"<h2 id='sources'>Composition by source</h2><img alt='composition by source' "
-            f"src='{_plots().composition(s.by_source)}'>"
+            f"src='{svg.composition(s.by_source)}'>"
             + table(["source", "rows in", "rows kept", "kept", "tokens in", "tokens kept", "share of input tokens",
                      "share of kept tokens"], rows, {1, 2, 4, 5})
             + "<p class='note'>Quarantined rows are not counted here (they were never scored).</p>")

@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import io
 
-import matplotlib
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -69,28 +68,6 @@ def correlation(columns: list[str], matrix: np.ndarray) -> str:
                 if not np.isnan(matrix[i, j]):
                     ax.text(j, i, f"{matrix[i, j]:.2f}", ha="center", va="center", fontsize=6)
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
-    return _png(fig)
-
-
-def composition(by_source: dict[str, dict[str, int]]) -> str:
-    """Share of each source before and after selection, in rows and in tokens."""
-    names = list(by_source)
-    fig = _figure(figsize=(8.4, 0.9 + 0.22 * max(len(names), 3) + 0.6))
-    axes = fig.subplots(1, 2)
-    colours = matplotlib.colormaps["tab20"](np.arange(len(names)) % 20)
-    for ax, unit in zip(axes, ("rows", "tokens")):
-        totals = {stage: sum(d[f"{unit}_{stage}"] for d in by_source.values()) for stage in ("in", "kept")}
-        left = np.zeros(2)
-        for k, name in enumerate(names):
-            shares = np.array([by_source[name][f"{unit}_{s}"] / totals[s] if totals[s] else 0.0
-                               for s in ("in", "kept")])
-            ax.barh([1, 0], shares, left=left, color=colours[k], label=literal(name))
-            left += shares
-        ax.set_yticks([1, 0], [f"input\n{totals['in']:,}", f"kept\n{totals['kept']:,}"], fontsize=7)
-        ax.set_xlim(0, 1)
-        ax.set_title(f"share of {unit}", fontsize=9)
-        ax.tick_params(axis="x", labelsize=7)
-    axes[1].legend(fontsize=7, frameon=False, bbox_to_anchor=(1.02, 1), loc="upper left")
     return _png(fig)
 
 

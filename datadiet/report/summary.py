@@ -67,9 +67,10 @@ def summarize(run_dir: str | Path, manifest: dict, max_sample_rows: int = MAX_SA
     for table in load_decisions(run_dir, manifest, found):
         kept = table.column("kept").to_numpy(zero_copy_only=False)
         tokens = table.column("n_tokens").to_numpy(zero_copy_only=False)
-        sources = np.asarray(table.column("source").to_pylist(), dtype=object)
-        for src in set(sources.tolist()):
-            m = sources == src
+        codes = pc.dictionary_encode(table.column("source").combine_chunks())
+        index = codes.indices.to_numpy(zero_copy_only=False)
+        for i, src in enumerate(codes.dictionary.to_pylist()):
+            m = index == i
             d = by_source.setdefault(str(src), {"rows_in": 0, "rows_kept": 0, "tokens_in": 0, "tokens_kept": 0})
             d["rows_in"] += int(m.sum())
             d["rows_kept"] += int((m & kept).sum())
@@ -81,8 +82,8 @@ def summarize(run_dir: str | Path, manifest: dict, max_sample_rows: int = MAX_SA
             values = table.column(column)
             seen[column].update(pc.unique(values.drop_null()).to_pylist())
             covered[column].update(pc.unique(values.filter(pa.array(kept)).drop_null()).to_pylist())
-        mask = sample_mask(table.column("doc_id"), rate)
-        parts.append(table.filter(pa.array(mask)).drop_columns(["row"]))
+        sampled = table if rate >= 1 else table.filter(pa.array(sample_mask(table.column("doc_id"), rate)))
+        parts.append(sampled.drop_columns(["row"]))
     sample = pa.concat_tables(parts) if parts else pa.table({"doc_id": pa.array([], pa.string()),
                                                              "kept": pa.array([], pa.bool_())})
     clusters = {c: (len(seen[c]), len(covered[c])) for c in found.cluster_columns}

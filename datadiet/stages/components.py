@@ -38,7 +38,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ..hashing import hash_strings
-from ..rundir import RunDir
+from ..rundir import RunDir, read_table
 from .engine import StepContext, engine
 from .select import StepTask, load_state, state_path
 
@@ -64,7 +64,7 @@ class PartTask:
 
 def _read_folder(folder: Path, columns: list[str] | None = None) -> pa.Table | None:
     files = sorted(folder.glob("*.parquet")) if folder.exists() else []
-    tables = [pq.read_table(f, columns=columns) for f in files]
+    tables = [read_table(f, columns=columns) for f in files]
     tables = [t for t in tables if t.num_rows]
     return pa.concat_tables(tables) if tables else None
 
@@ -209,8 +209,8 @@ def _received(task: StepTask, name: str):
     local = _payload(task) if files else None
     local_sizes = _lengths(local) if files else None
     for path in files:
-        pairs = pq.read_table(path)
-        sent = pq.read_table(run.select_part(task.fp, task.step, f"{name}-payload", task.ref.index, path.stem))
+        pairs = read_table(path)
+        sent = read_table(run.select_part(task.fp, task.step, f"{name}-payload", task.ref.index, path.stem))
         u, v = pairs.column("u").to_numpy(), pairs.column("v").to_numpy()
         at = np.searchsorted(sent.column("node").to_numpy(), u)
         theirs = sent.column("payload").combine_chunks()
@@ -275,9 +275,9 @@ def nd_propagate(task: PartTask) -> int:
     else:
         if not adj_path.exists():
             return 0
-        adj = pq.read_table(adj_path)
+        adj = read_table(adj_path)
         src, dst = adj.column("src").to_numpy(), adj.column("dst").to_numpy()
-        previous = pq.read_table(_labels_path(run, task, task.round - 1))
+        previous = read_table(_labels_path(run, task, task.round - 1))
         nodes, labels = previous.column("node").to_numpy(), previous.column("label").to_numpy().copy()
         inbox = _read_folder(run.select_part(task.fp, task.step, f"messages-{task.round:04d}", task.part))
         changed = np.zeros(len(nodes), dtype=bool)
@@ -312,7 +312,7 @@ def nd_labels_home(task: PartTask) -> int:
     path = _labels_path(run, task, task.round)
     if not path.exists():
         return 0
-    labels = pq.read_table(path)
+    labels = read_table(path)
     _scatter(run, labels, labels.column("node").to_numpy() >> SHIFT, task.n_shards,
              lambda s, name: run.select_part(task.fp, task.step, "labelled", s, name), f"from-{task.part:05d}")
     return labels.num_rows

@@ -39,9 +39,10 @@ class IngestBatch:
     quarantine: list[dict] = field(default_factory=list)
 
 
-# per byte: 0x01 word (ASCII letters, digits, "_", every byte >= 0x80), 0x80 space (<= 0x20), 0 other
-_BYTE_CLASS = bytes(1 if b >= 0x80 or chr(b).isalnum() and chr(b).isascii() or b == 95 else 0x80 if b <= 32 else 0
-                    for b in range(256))
+# per byte: its class, chosen so that one add marks where pieces start (see count_word_pieces)
+_WORD, _SPACE, _OTHER = 0xC1, 0x41, 0x7F
+_BYTE_CLASS = bytes(_WORD if b >= 0x80 or chr(b).isalnum() and chr(b).isascii() or b == 95
+                    else _SPACE if b <= 32 else _OTHER for b in range(256))
 
 
 def count_word_pieces(text: pa.Array) -> pa.Array:
@@ -60,14 +61,17 @@ def count_word_pieces(text: pa.Array) -> pa.Array:
     data = text.buffers()[2]
     d = np.frombuffer(data, dtype=np.uint8)[offsets[0]:offsets[-1]] if data is not None else np.zeros(0, np.uint8)
     offsets = offsets - offsets[0]
-    # marks: a byte's class, with 0x80 added where a word byte continues the previous one
-    # (within one document); a piece starts exactly at each byte marked 0x00 or 0x01
-    marks = np.frombuffer(bytearray(d.tobytes()).translate(_BYTE_CLASS), dtype=np.uint8)
-    cont = np.bitwise_and(marks[1:], marks[:-1])
+    # mark = class + (class & previous class), mod 256, lands in 0x80-0xBF (utf8_length's
+    # continuation bytes, not counted) exactly for spaces and for word bytes after word
+    # bytes: word+word 0x82, space+any 0x82, word after space/other 0x02, other+any 0xC0 or
+    # 0xFE. A document's first byte is marked as if a space preceded it.
+    marks = np.frombuffer(bytearray(d).translate(_BYTE_CLASS), dtype=np.uint8)
+    after = np.bitwise_and(marks[1:], marks[:-1])
     starts = offsets[1:-1]
-    cont[starts[(starts > 0) & (starts < offsets[2:])] - 1] = 0
-    np.left_shift(cont, 7, out=cont)
-    marks[1:] |= cont
+    starts = starts[(starts > 0) & (starts < offsets[2:])]
+    after[starts - 1] = marks[starts] & _SPACE
+    marks[:1] += marks[:1] & _SPACE
+    marks[1:] += after
     # pieces per document counted in C: utf8_length skips 0x80-0xBF (continuation) bytes
     marked = pa.Array.from_buffers(pa.large_string() if wide else pa.string(), len(text), [
         None, pa.py_buffer(offsets if wide else offsets.astype(np.int32)), pa.py_buffer(marks)])
@@ -109,7 +113,10 @@ class Ingest:
         encodings = _tokenizer(self.source.tokenizer).encode_batch(text.to_pylist(), add_special_tokens=False)
         return pa.array([len(e.ids) for e in encodings], pa.int64())
 
-    def run(self, shard: Shard, columns: list[str] | None = None) -> Iterator[IngestBatch]:
+    def run(self, shard: Shard, columns: list[str] | None = None,
+            kept: list | None = None) -> Iterator[IngestBatch]:
+        """The shard's IngestBatches; with ``kept``, also appends each batch read, as
+        ``(batch, file rows)``, to it."""
         reader = get("reader", shard.reader)()
         schema = self.schema
         if schema is not None and columns is not None:
@@ -126,6 +133,8 @@ class Ingest:
                     for row, message, raw in item.errors
                 ])
             if item.batch is not None and item.batch.num_rows:
+                if kept is not None:
+                    kept.append((item.batch, item.rows))
                 yield self._convert(shard, item.batch, item.rows)
 
     def views(self, shard: Shard) -> Iterator[tuple[pa.RecordBatch, pa.RecordBatch]]:

@@ -27,7 +27,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ..errors import BudgetError
-from ..rundir import RunDir
+from ..rundir import RunDir, read_table
 from ..select.base import Ranker, unit_weights
 from .engine import StepContext, engine
 from .select import StepTask, load_state, needed_columns, state_path
@@ -205,14 +205,14 @@ def _masks(table: pa.Table, opts: dict) -> dict:
 
 
 def rank_eligible(task: RangeTask) -> dict:
-    table = pq.read_table(task.ranked(RunDir(task.root)), columns=["weight", "source", "group"])
+    table = read_table(task.ranked(RunDir(task.root)), columns=["weight", "source", "group"])
     m = _masks(table, task.opts)
     return {"floor": int(m["weight"][m["floor"]].sum()), "fill": int(m["weight"][m["fill"]].sum())}
 
 
 def rank_decide(task: RangeTask) -> dict:
     run = RunDir(task.root)
-    table = pq.read_table(task.ranked(run))
+    table = read_table(task.ranked(run))
     m = _masks(table, task.opts)
     w = m["weight"]
     fill_cum = task.opts["fill_offset"] + np.cumsum(np.where(m["fill"], w, 0))
@@ -287,15 +287,15 @@ def cut_ranking(task: CutTask) -> int:
     for path, first, rows in task.pieces:
         if rows and first < task.hi and first + rows > task.lo:
             a, b = max(task.lo, first) - first, min(task.hi, first + rows) - first
-            parts.append(pq.read_table(path).slice(a, b - a))
-    table = pa.concat_tables(parts) if parts else pq.read_table(task.pieces[0][0]).slice(0, 0)
+            parts.append(read_table(path).slice(a, b - a))
+    table = pa.concat_tables(parts) if parts else read_table(task.pieces[0][0]).slice(0, 0)
     run.write_table(table, run.path(task.target), row_group_size=KEY_ROW_GROUP)
     return table.num_rows
 
 
 def rank_apply(task: StepTask) -> dict:
     run = RunDir(task.ref.root)
-    state = pq.read_table(state_path(run, task.fp, task.step + "-valid", task.ref.key))
+    state = read_table(state_path(run, task.fp, task.step + "-valid", task.ref.key))
     n = state.num_rows
     keep = state.column("keep").to_numpy(zero_copy_only=False).copy()
     reasons = state.column("reason").to_pylist()

@@ -17,13 +17,14 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from ..readers.base import Shard
 from ..readers.source import Source
-from ..rundir import RunDir, read_metadata
+from ..rundir import RunDir, read_metadata, read_table
 from ..scorers.base import NULL_REASON, SCORE_KEY, Scorer
+from . import text_cache
 from .ingest import NARROW_SCHEMA, QUARANTINE_SCHEMA, Ingest
+from .shard_summary import summarize_narrow
 
 _READY: dict[str, Scorer] = {}
 
@@ -76,6 +77,10 @@ class ScoreTask:
     inputs: dict[str, tuple[str, str]] = field(default_factory=dict)
     #: cascade: (select fingerprint, step) of the cheap filters; only rows they kept are scored
     alive: tuple[str, str] | None = None
+    #: a recipe without select steps keeps every row: count the shard here (see shard_summary)
+    summarize: bool = False
+    #: keep the shard's batches in this process for the write (see text_cache)
+    keep_text: bool = False
 
 
 def run_score_task(task: ScoreTask) -> dict:
@@ -85,30 +90,39 @@ def run_score_task(task: ScoreTask) -> dict:
     narrow_path, quarantine_path = ingest_paths(run, task.ingest_fp, key)
     todo = [s for s in task.specs if not s.sidecar(run, key).exists()]
     started = time.perf_counter()
-    if narrow_path.exists() and not todo:
-        return _collect(run, task, narrow_path, reused=True)
+    reused = narrow_path.exists() and not todo
+    kept = False
     if not narrow_path.exists() or any(s.scorer.view_columns for s in todo):
-        _pass_over_text(run, task, todo, narrow_path, quarantine_path)
-    else:
+        kept = _pass_over_text(run, task, todo, narrow_path, quarantine_path)
+    elif todo:
         _pass_over_sidecars(run, task, todo, narrow_path)
-    out = _collect(run, task, narrow_path, reused=False)
-    out["seconds"] = time.perf_counter() - started
+    out = _collect(run, task, narrow_path, reused=reused)
+    if task.summarize:
+        out["summary"] = summarize_narrow(read_table(narrow_path, columns=["n_tokens", "n_bytes", "source"]))
+    if kept:
+        out["text_kept_on"] = text_cache.worker_address() or "this process"
+    if not reused:
+        out["seconds"] = time.perf_counter() - started
     return out
 
 
-def _pass_over_text(run: RunDir, task: ScoreTask, todo: list[ScorerSpec], narrow_path, quarantine_path):
+def _pass_over_text(run: RunDir, task: ScoreTask, todo: list[ScorerSpec], narrow_path, quarantine_path) -> bool:
+    """Reads the shard once: ingest, scorers; says whether its batches were kept."""
     ingest = Ingest(task.source, task.schema)
     write_ingest = not narrow_path.exists()
-    writers = {s.name: run.writer(s.sidecar(run, task.shard.key), s.sidecar_schema()) for s in todo}
-    narrow_writer = run.writer(narrow_path, NARROW_SCHEMA) if write_ingest else None
+    writers = {s.name: run.writer(s.sidecar(run, task.shard.key), s.sidecar_schema(), plain_columns=["doc_id"])
+               for s in todo}
+    narrow_writer = run.writer(narrow_path, NARROW_SCHEMA, plain_columns=["doc_id"]) if write_ingest else None
     inputs = _InputColumns(run, task) if task.inputs else None
     alive = _Alive(run, task) if task.alive else None
     quarantine, stats = [], _Stats(todo)
+    kept = [] if task.keep_text else None
     try:
-        # columnar formats read only the columns scoring needs; JSONL is parsed whole so that
-        # a line is accepted or quarantined the same way here and in the write stage
-        columns = None if task.shard.reader == "jsonl" else task.source.required_columns()
-        for item in ingest.run(task.shard, columns=columns):
+        # columnar formats read only the columns scoring needs (all of them when the batches
+        # are kept for the write); JSONL is parsed whole so that a line is accepted or
+        # quarantined the same way here and in the write stage
+        columns = None if task.shard.reader == "jsonl" or kept is not None else task.source.required_columns()
+        for item in ingest.run(task.shard, columns=columns, kept=kept):
             quarantine += item.quarantine
             if item.view is None:
                 continue
@@ -136,15 +150,16 @@ def _pass_over_text(run: RunDir, task: ScoreTask, todo: list[ScorerSpec], narrow
         for w in list(writers.values()) + ([narrow_writer] if narrow_writer else []):
             w.abort()
         raise
+    return kept is not None and text_cache.remember((task.root, task.ingest_fp, task.shard.key), kept)
 
 
 def _pass_over_sidecars(run: RunDir, task: ScoreTask, todo: list[ScorerSpec], narrow_path):
-    narrow = pq.read_table(narrow_path, columns=["doc_id", "n_tokens"])
+    narrow = read_table(narrow_path, columns=["doc_id", "n_tokens"])
     view = pa.Table.from_pydict({"doc_id": narrow.column("doc_id"), "n_tokens": narrow.column("n_tokens")})
     view = _InputColumns(run, task).attach_table(view)
     stats = _Stats(todo)
     for spec in todo:
-        writer = run.writer(spec.sidecar(run, task.shard.key), spec.sidecar_schema())
+        writer = run.writer(spec.sidecar(run, task.shard.key), spec.sidecar_schema(), plain_columns=["doc_id"])
         try:
             for batch in view.to_batches(max_chunksize=task.source.batch_size):
                 writer.write(_score(spec, batch, stats))
@@ -169,8 +184,8 @@ class _Alive:
     """The cheap stage's decisions for this shard, consumed view by view (row-aligned)."""
 
     def __init__(self, run: RunDir, task: ScoreTask):
-        state = pq.read_table(run.select_state(task.alive[0], task.alive[1], task.shard.key),
-                              columns=["keep", "reason"])
+        state = read_table(run.select_state(task.alive[0], task.alive[1], task.shard.key),
+                           columns=["keep", "reason"])
         self.keep = state.column("keep").to_numpy(zero_copy_only=False)
         self.reason = state.column("reason")
         self.offset = 0
@@ -239,7 +254,7 @@ class _InputColumns:
         for column, (scorer_name, fp) in task.inputs.items():
             path = str(run.sidecar(scorer_name, fp, task.shard.key))
             by_file.setdefault(path, []).append(column)
-        tables = [pq.read_table(path, columns=cols) for path, cols in sorted(by_file.items())]
+        tables = [read_table(path, columns=cols) for path, cols in sorted(by_file.items())]
         self.columns = {name: t.column(name) for t in tables for name in t.column_names}
         self.offset = 0
 
@@ -260,7 +275,7 @@ def _collect(run: RunDir, task: ScoreTask, narrow_path: Path, reused: bool) -> d
     if "rows" in meta and "tokens" in meta:  # written by the pass itself; older tables are read
         rows, tokens = meta["rows"], meta["tokens"]
     else:
-        n_tokens = pq.read_table(narrow_path, columns=["n_tokens"]).column("n_tokens")
+        n_tokens = read_table(narrow_path, columns=["n_tokens"]).column("n_tokens")
         rows, tokens = len(n_tokens), int(pc.sum(n_tokens).as_py() or 0)
     scorers = {}
     for spec in task.specs:

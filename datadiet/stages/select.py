@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ..hashing import hash_strings
-from ..rundir import RunDir
+from ..rundir import RunDir, read_table
 from ..select.base import Budget, GroupSelector, Orderer, RowFilter, Selector
 from .engine import engine
 from .score import ingest_paths
@@ -61,7 +61,7 @@ def load_state(run: RunDir, task: StepTask, n: int, extra: dict) -> pa.Table:
         cols = {"keep": pa.array(np.ones(n, dtype=bool)), "reason": pa.nulls(n, pa.string())}
         cols.update({k: pa.nulls(n, t) for k, t in extra.items()})
         return pa.table(cols, schema=state_schema(extra))
-    table = pq.read_table(state_path(run, task.fp, task.prev, task.ref.key))
+    table = read_table(state_path(run, task.fp, task.prev, task.ref.key))
     for k, t in extra.items():
         if k not in table.column_names:
             table = table.append_column(k, pa.nulls(n, t))
@@ -143,7 +143,7 @@ def group_decide(task: BucketTask) -> int:
     files = sorted(spill.glob("*.parquet")) if spill.exists() else []
     if not files:
         return 0
-    rows = pa.concat_tables([pq.read_table(f) for f in files], promote_options="default")
+    rows = pa.concat_tables([read_table(f) for f in files], promote_options="default")
     # canonical order, so a decision never depends on sharding or task order
     rows = rows.take(pc.sort_indices(rows, sort_keys=[("doc_id", "ascending")]))
     decided = task.selector.decide(rows.drop_columns(["__shard", "__pos"]))

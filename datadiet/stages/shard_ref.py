@@ -7,9 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-from ..rundir import RunDir
+from ..rundir import RunDir, read_table
 
 
 @dataclass
@@ -25,7 +24,7 @@ class ShardRef:
 
     def narrow(self, wanted: list[str]) -> pa.Table:
         run = RunDir(self.root)
-        table = pq.read_table(run.narrow_table(self.ingest_fp, self.key))
+        table = read_table(run.narrow_table(self.ingest_fp, self.key))
         by_file: dict[Path, list[str]] = {}
         for column in wanted:
             if column in table.column_names:
@@ -33,7 +32,7 @@ class ShardRef:
             name, fp = self.columns[column]
             by_file.setdefault(run.sidecar(name, fp, self.key), []).append(column)
         for path, cols in sorted(by_file.items()):
-            side = pq.read_table(path, columns=["doc_id"] + cols)
+            side = read_table(path, columns=["doc_id"] + cols)
             if side.num_rows != table.num_rows or not side.column("doc_id").equals(table.column("doc_id")):
                 raise ValueError(f"score sidecar {path} does not match its shard's rows; delete it and rerun")
             for col in cols:

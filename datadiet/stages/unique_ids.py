@@ -2,22 +2,24 @@
 sidecars, selections and tie-breaks. Checked after ingest, from the narrow tables, as
 Dask tasks: each shard spreads its (id, shard, row) into hash buckets of ~32 MB, each
 bucket finds its repeated ids, and the run stops with an InputError naming the id and
-both files and rows. The driver never holds more than a few duplicates.
+both files and rows. The driver never holds more than a few duplicates. Ids that fit one
+bucket are checked by a single task that runs beside selection and the write; the runner
+waits for it before publishing anything, and before reporting a failed selection.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from ..errors import InputError
 from ..hashing import hash_strings
 from ..readers.base import Shard
-from ..rundir import RunDir
+from ..rundir import RunDir, read_table
 from .shard_ref import ShardRef
 
 BUCKET_BYTES = 32 << 20
@@ -56,7 +58,7 @@ def partition_ids(task: IdPartitionTask) -> int:
 
 def _id_rows(ref: ShardRef) -> pa.Table:
     """(doc_id, shard, row) of one shard, from its narrow table."""
-    narrow = pq.read_table(RunDir(ref.root).narrow_table(ref.ingest_fp, ref.key), columns=["doc_id", "row"])
+    narrow = read_table(RunDir(ref.root).narrow_table(ref.ingest_fp, ref.key), columns=["doc_id", "row"])
     return pa.table({"doc_id": narrow.column("doc_id"),
                      "shard": pa.array(np.full(narrow.num_rows, ref.index, np.int32)),
                      "row": narrow.column("row")})
@@ -69,7 +71,7 @@ def bucket_duplicates(task: IdBucketTask) -> list[dict]:
     files = sorted(folder.glob("*.parquet")) if folder.exists() else []
     if not files:
         return []
-    return _duplicates(pa.concat_tables([pq.read_table(f) for f in files]))
+    return _duplicates(pa.concat_tables([read_table(f) for f in files]))
 
 
 @dataclass
@@ -97,17 +99,26 @@ def _duplicates(rows: pa.Table) -> list[dict]:
     return out
 
 
-def check_unique_ids(executor, run: RunDir, refs: list[ShardRef], shards: list[Shard], total_rows: int,
-                     id_column: str) -> None:
-    """Raises InputError naming the first duplicated id (in id order) and where it occurs."""
+def start_unique_ids_check(executor, run: RunDir, refs: list[ShardRef], shards: list[Shard], total_rows: int,
+                     id_column: str) -> Callable[[], None]:
+    """Starts the check and returns what waits for it: a call that raises InputError naming
+    the first duplicated id (in id order) and where it occurs. Ids that fit one bucket are
+    checked by one task that runs beside the stages that follow; more take two rounds first.
+    """
     n_buckets = max(1, min(max(len(refs), 1) * 4, -(-total_rows * ROW_BYTES // BUCKET_BYTES)))
+    if not refs:
+        return lambda: None
     if n_buckets == 1:
-        found = executor.map(all_duplicates, [AllIdsTask(refs)] if refs else [], desc="ids check")
-    else:
-        executor.map(partition_ids, [IdPartitionTask(ref, n_buckets) for ref in refs], desc="ids partition",
-                     labels=[s.label for s in shards])
-        found = executor.map(bucket_duplicates, [IdBucketTask(str(run.root), refs[0].ingest_fp, n_buckets, b)
-                                                 for b in range(n_buckets)] if refs else [], desc="ids check")
+        pending = executor.submit(all_duplicates, AllIdsTask(refs), desc="ids check")
+        return lambda: _raise_duplicates([pending.result()], shards, id_column)
+    executor.map(partition_ids, [IdPartitionTask(ref, n_buckets) for ref in refs], desc="ids partition",
+                 labels=[s.label for s in shards])
+    found = executor.map(bucket_duplicates, [IdBucketTask(str(run.root), refs[0].ingest_fp, n_buckets, b)
+                                             for b in range(n_buckets)], desc="ids check")
+    return lambda: _raise_duplicates(found, shards, id_column)
+
+
+def _raise_duplicates(found: list[list[dict]], shards: list[Shard], id_column: str) -> None:
     duplicates = sorted((d for bucket in found for d in bucket), key=lambda d: d["id"])
     if not duplicates:
         return

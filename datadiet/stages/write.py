@@ -14,64 +14,17 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ..readers.base import Shard
+from ..readers.base import ReadItem, Shard
 from ..readers.source import Source
 from ..registry import get
-from ..rundir import RunDir, read_metadata
+from ..rundir import RunDir, read_metadata, read_table
+from . import text_cache
 from .ingest import QUARANTINE_SCHEMA, Ingest
 from .score import ScorerSpec, ingest_paths
-from .select import state_path
 from .shard_ref import ShardRef
-
-
-@dataclass
-class SummaryTask:
-    ref: ShardRef
-    fp: str
-    step: str | None
-
-
-def shard_summary(task: SummaryTask) -> dict:
-    """Counts for the manifest and byte totals for the layout, from the final state."""
-    run = RunDir(task.ref.root)
-    narrow = pq.read_table(ingest_paths(run, task.ref.ingest_fp, task.ref.key)[0])
-    state = _final_state(run, task.fp, task.step, task.ref.key)
-    keep = np.ones(narrow.num_rows, bool) if state is None else state.column("keep").to_numpy(zero_copy_only=False)
-    tokens = narrow.column("n_tokens").to_numpy()
-    nbytes = narrow.column("n_bytes").to_numpy()
-    out = {
-        "selected_rows": int(keep.sum()), "rejected_rows": int((~keep).sum()),
-        "selected_tokens": int(tokens[keep].sum()), "rejected_tokens": int(tokens[~keep].sum()),
-        "selected_bytes": int(nbytes[keep].sum()), "rejected_bytes": int(nbytes[~keep].sum()),
-        "by_source": {}, "reasons": {},
-    }
-    codes = pc.dictionary_encode(narrow.column("source").combine_chunks())
-    names, index = codes.dictionary.to_pylist(), codes.indices.to_numpy(zero_copy_only=False)
-    n = len(names)
-    selected = np.bincount(index[keep], minlength=n)
-    rejected = np.bincount(index[~keep], minlength=n)
-    kept_tokens = np.zeros(n, np.int64)
-    np.add.at(kept_tokens, index[keep], tokens[keep])
-    for i in sorted(range(n), key=names.__getitem__):
-        out["by_source"][names[i]] = {"selected": int(selected[i]), "rejected": int(rejected[i]),
-                                      "selected_tokens": int(kept_tokens[i])}
-    if state is not None and not keep.all():
-        counts = pc.value_counts(state.column("reason").filter(pa.array(~keep)))
-        for r, c in zip(counts.field("values").to_pylist(), counts.field("counts").to_pylist()):
-            out["reasons"][r] = c
-    return out
-
-
-def _final_state(run: RunDir, fp: str, step: str | None, key: str) -> pa.Table | None:
-    return None if step is None else pq.read_table(state_path(run, fp, step, key))
-
-
-def _final_keep(run, fp, step, key, n) -> np.ndarray:
-    state = _final_state(run, fp, step, key)
-    return np.ones(n, dtype=bool) if state is None else state.column("keep").to_numpy(zero_copy_only=False)
+from .shard_summary import final_keep, final_state
 
 
 @dataclass
@@ -150,14 +103,14 @@ def write_file(task: FileTask) -> dict:
         return {"rows": pq.read_metadata(staged).num_rows, **read_metadata(staged).get("datadiet", {})}
     want_kept = task.kind == "data"
     stats: dict = {}
-    writer = run.writer(staged, _out_schema(task), row_group_size=ROW_GROUP_ROWS)
+    writer = run.writer(staged, _out_schema(task), row_group_size=ROW_GROUP_ROWS, plain_columns=plain_columns(task.source))
     groups = _RowGroups(writer)
     columns = ["row", "n_bytes"] + (["doc_id"] if _needs_doc_id(task) else [])
     try:
         for ref, shard, start in zip(task.refs, task.shards, task.starts):
-            narrow = pq.read_table(ingest_paths(run, ref.ingest_fp, ref.key)[0], columns=columns)
-            state = _final_state(run, task.select_fp, task.step, ref.key)
-            keep = _final_keep(run, task.select_fp, task.step, ref.key, narrow.num_rows)
+            narrow = read_table(ingest_paths(run, ref.ingest_fp, ref.key)[0], columns=columns)
+            state = final_state(run, task.select_fp, task.step, ref.key)
+            keep = final_keep(state, narrow.num_rows)
             pos = np.flatnonzero(keep if want_kept else ~keep)
             nbytes = narrow.column("n_bytes").to_numpy()[pos]
             offsets = start + np.concatenate([[0], np.cumsum(nbytes)[:-1]]) if len(pos) else np.zeros(0, np.int64)
@@ -165,7 +118,7 @@ def write_file(task: FileTask) -> dict:
             if not len(pos):
                 continue
             extra_cols = _extra_columns(task, ref, narrow, state, pos)
-            for piece in _read_rows(task, shard, narrow.column("row").to_numpy()[pos], extra_cols, stats):
+            for piece in _read_rows(task, ref, shard, narrow.column("row").to_numpy()[pos], extra_cols, stats):
                 groups.add(piece)
         groups.flush()
     except BaseException:
@@ -177,6 +130,11 @@ def write_file(task: FileTask) -> dict:
     else:
         writer.abort()
     return {"rows": groups.rows, **summary}
+
+
+def plain_columns(source: Source) -> list[str]:
+    """Output columns written without dictionary encoding: the text and the ids."""
+    return source.text_columns() + [c for c in (source.id_column, "doc_id") if c]
 
 
 def _needs_doc_id(task: FileTask) -> bool:
@@ -214,14 +172,17 @@ def _extra_columns(task: FileTask, ref: ShardRef, narrow: pa.Table, state, pos: 
     return cols
 
 
-def _read_rows(task: FileTask, shard: Shard, rows: np.ndarray, extra: dict, stats: dict):
+def _read_rows(task: FileTask, ref: ShardRef, shard: Shard, rows: np.ndarray, extra: dict, stats: dict):
     """Yields the wanted file rows (ascending) of one shard, every original column plus
-    ``extra`` (row-aligned with ``rows``), batch by batch."""
-    reader = get("reader", shard.reader)()
+    ``extra`` (row-aligned with ``rows``), batch by batch: from the batches the score pass
+    kept in this process where it kept them, else read again."""
     lo, hi = int(rows[0]), int(rows[-1])
     done = 0
     schema = _out_schema(task)
-    for item in reader.read(shard, task.source.batch_size, schema=task.schema, rows=(lo, hi)):
+    kept = text_cache.recall((ref.root, ref.ingest_fp, ref.key))
+    items = (ReadItem(batch=b, rows=r) for b, r in kept) if kept is not None else \
+        get("reader", shard.reader)().read(shard, task.source.batch_size, schema=task.schema, rows=(lo, hi))
+    for item in items:
         if item.batch is None or item.rows[-1] < lo or item.rows[0] > hi:
             continue
         idx = _wanted(item.rows, rows)
@@ -277,7 +238,7 @@ def _selection_stats(task: FileTask, table: pa.Table, doc_id, stats: dict) -> No
 
 def stage_quarantine(run: RunDir, ingest_fp: str, shard_keys: list[str], staged: Path) -> list[Path]:
     """Gathers the shards' quarantined rows into one staged file (none when no row was)."""
-    parts = [pq.read_table(q) for key in shard_keys if (q := ingest_paths(run, ingest_fp, key)[1]).exists()]
+    parts = [read_table(q) for key in shard_keys if (q := ingest_paths(run, ingest_fp, key)[1]).exists()]
     if not parts:
         return []
     run.write_table(pa.concat_tables(parts).cast(QUARANTINE_SCHEMA), staged)

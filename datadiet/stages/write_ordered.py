@@ -26,9 +26,10 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ..readers.base import Shard
-from ..rundir import RunDir
+from ..rundir import RunDir, read_table
 from .shard_ref import ShardRef
-from .write import ROW_GROUP_ROWS, FileTask, _extra_columns, _final_state, _out_schema, _read_rows, _RowGroups
+from .shard_summary import final_state
+from .write import ROW_GROUP_ROWS, FileTask, _extra_columns, _out_schema, _read_rows, _RowGroups
 
 
 @dataclass
@@ -56,15 +57,15 @@ def scatter_shard(task: ScatterTask) -> dict:
         if all(Path(task.folder, piece).exists() for piece in summary["pieces"]):
             return summary
     pieces = []
-    state = _final_state(run, task.file.select_fp, task.file.step, task.ref.key)
+    state = final_state(run, task.file.select_fp, task.file.step, task.ref.key)
     keep = state.column("keep").to_numpy(zero_copy_only=False)
     pos = np.flatnonzero(keep)
     stats: dict = {}
     if len(pos):
-        narrow = pq.read_table(run.narrow_table(task.ref.ingest_fp, task.ref.key), columns=["row", "n_bytes", "doc_id"])
+        narrow = read_table(run.narrow_table(task.ref.ingest_fp, task.ref.key), columns=["row", "n_bytes", "doc_id"])
         extra = _extra_columns(task.file, task.ref, narrow, state, pos)
         rows = narrow.column("row").to_numpy()[pos]
-        table = pa.concat_tables(list(_read_rows(task.file, task.shard, rows, extra, stats)))
+        table = pa.concat_tables(list(_read_rows(task.file, task.ref, task.shard, rows, extra, stats)))
         before = state.column("bytes_before").to_numpy()[pos]
         repeat = state.column("repeat").to_numpy()[pos] if "repeat" in state.column_names else np.ones(len(pos))
         for j in range(int(repeat.max())):
@@ -109,6 +110,7 @@ class GatherTask:
     index: int
     staged: str
     schema: pa.Schema
+    plain: list[str] = field(default_factory=list)  # columns without dictionary encoding
 
 
 def gather_file(task: GatherTask) -> int:
@@ -117,8 +119,8 @@ def gather_file(task: GatherTask) -> int:
     if staged.exists():
         return pq.read_metadata(staged).num_rows
     pieces = sorted(_piece_dir(task.folder, task.index).glob("*.parquet"))
-    table = pa.concat_tables([pq.read_table(p) for p in pieces]) if pieces else None
-    writer = run.writer(staged, task.schema, row_group_size=ROW_GROUP_ROWS)
+    table = pa.concat_tables([read_table(p) for p in pieces]) if pieces else None
+    writer = run.writer(staged, task.schema, row_group_size=ROW_GROUP_ROWS, plain_columns=task.plain)
     groups = _RowGroups(writer)
     try:
         if table is None:

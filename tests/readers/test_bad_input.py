@@ -132,19 +132,17 @@ def test_duplicate_ids_are_an_error_naming_the_id_and_both_places(tmp_path):
     from datadiet.pipeline.executor import make_executor
     from datadiet.rundir import RunDir
     from datadiet.stages.shard_ref import ShardRef
-    from datadiet.stages.unique_ids import check_unique_ids
+    from datadiet.stages.unique_ids import start_unique_ids_check
 
     pipe = datadiet.Pipeline.from_config(_recipe(_duplicate_id_inputs(tmp_path), tmp_path / "out"))
-    try:
-        pipe.run()  # until the runner calls the check itself (issue 11), check the scored run
-    except InputError as exc:
-        assert "duplicate id 'dup'" in str(exc)
+    with pytest.raises(InputError, match="duplicate id 'dup'"):
+        pipe.run()
     plan = pipe.plan()
     refs = [ShardRef(i, s.key, str(tmp_path / "out"), plan.ingest_fp) for i, s in enumerate(plan.shards)]
     for total_rows in (6, 10**7):  # one bucket read straight from the narrow tables; hash buckets
         with pytest.raises(InputError) as err:
-            check_unique_ids(make_executor("synchronous", None, False), RunDir(tmp_path / "out"), refs,
-                             plan.shards, total_rows, "id")
+            start_unique_ids_check(make_executor("synchronous", None, False), RunDir(tmp_path / "out"), refs,
+                                   plan.shards, total_rows, "id")()
         assert ("duplicate id 'dup' in column 'id': one.parquet row 2 and two.parquet row 1; "
                 "1 ids occur more than once") in str(err.value)
 
@@ -152,20 +150,23 @@ def test_duplicate_ids_are_an_error_naming_the_id_and_both_places(tmp_path):
 def test_a_run_with_duplicate_ids_stops(tmp_path):
     with pytest.raises(InputError, match="duplicate id 'dup'"):
         _run(_duplicate_id_inputs(tmp_path), tmp_path / "out")
+    # the check ran beside the write: nothing was published
+    assert not (tmp_path / "out" / "manifest.json").exists()
+    assert not list((tmp_path / "out").glob("data/*.parquet"))
 
 
 def test_unique_ids_pass_the_check(tmp_path, corpus):
     from datadiet.pipeline.executor import make_executor
     from datadiet.rundir import RunDir
     from datadiet.stages.shard_ref import ShardRef
-    from datadiet.stages.unique_ids import check_unique_ids
+    from datadiet.stages.unique_ids import start_unique_ids_check
 
     pipe = datadiet.Pipeline.from_config(_recipe(corpus / "*.parquet", tmp_path / "out", rows_per_shard=150))
     result = pipe.run()
     plan = pipe.plan()
     refs = [ShardRef(i, s.key, str(tmp_path / "out"), plan.ingest_fp) for i, s in enumerate(plan.shards)]
-    check_unique_ids(make_executor("synchronous", None, False), RunDir(result.output_dir), refs, plan.shards,
-                     result.manifest["counts"]["input_rows"], "id")
+    start_unique_ids_check(make_executor("synchronous", None, False), RunDir(result.output_dir), refs, plan.shards,
+                           result.manifest["counts"]["input_rows"], "id")()
 
 
 RSS_RUNNER = """
